@@ -1,0 +1,517 @@
+"""GCA-ResNet: a shallow ResNet with Global Convolution-Attention blocks, a dynamic-static fusion module and a
+temporal transformer, as released with the Intensity-Aware Loss paper (Li et al., AAAI 2023).
+
+Shapes for the default configuration: pixel_values (B, 16, 3, 112, 112) -> per-frame CNN (B*16 frames) ->
+(B, 16, 256, 7, 7) -> dynamic-static fusion -> (B, 15, 4096) -> temporal transformer -> mean -> (B, 4096) ->
+logits (B, 7). The Intensity-Aware Loss itself lives in `dfer.training`; `forward(labels=...)` gives plain
+cross-entropy, as every transformers classifier does.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import ModelOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+
+from .configuration_gca_resnet import GcaResNetConfig
+
+
+@dataclass
+class GcaResNetModelOutput(ModelOutput):
+    r"""
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_frames - 1, temporal_hidden_size)`):
+        Output of the temporal transformer, one token per consecutive-frame pair.
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, temporal_hidden_size)`):
+        The clip feature: mean of `last_hidden_state` over time.
+    gca_descriptors (`tuple(torch.FloatTensor)`):
+        One `(batch_size, channels)` tensor per GCA block: its global-convolution output averaged over the
+        frames of the clip, the input of that block's auxiliary classifier.
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+        Input of the temporal transformer and the output of each of its layers.
+    attentions (`tuple(torch.FloatTensor)`, *optional*):
+        Attention probabilities of each temporal transformer layer (eager attention only).
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    gca_descriptors: tuple[torch.FloatTensor, ...] | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class GcaResNetVideoClassifierOutput(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Cross-entropy of `logits` against `labels` (the paper's full objective is in `dfer.training`).
+    logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`):
+        Classification scores.
+    auxiliary_logits (`tuple(torch.FloatTensor)`):
+        One `(batch_size, num_labels)` tensor per GCA block (layer2, layer3 by default), used only by the
+        training objective.
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, temporal_hidden_size)`):
+        The clip feature the classifier reads.
+    hidden_states, attentions: see [`GcaResNetModelOutput`].
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    auxiliary_logits: tuple[torch.FloatTensor, ...] | None = None
+    pooler_output: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Convolutional part
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+class GcaResNetStem(nn.Module):
+    """Two 3x3 convolutions (the first with stride 2), each followed by BN + ReLU, then a stride-2 max pool."""
+
+    def __init__(self, config: GcaResNetConfig):
+        super().__init__()
+        width = config.stem_hidden_size
+        self.conv1 = conv3x3(config.num_channels, width, stride=2)
+        self.norm1 = nn.BatchNorm2d(width, eps=config.batch_norm_eps)
+        self.conv2 = conv3x3(width, width)
+        self.norm2 = nn.BatchNorm2d(width, eps=config.batch_norm_eps)
+        self.activation = nn.ReLU(inplace=True)
+        self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        hidden_state = self.activation(self.norm1(self.conv1(frames)))
+        hidden_state = self.activation(self.norm2(self.conv2(hidden_state)))
+        return self.pool(hidden_state)
+
+
+class GcaResNetGlobalConvAttention(nn.Module):
+    """
+    Global Convolution-Attention (GCA): re-weights the channels of every frame by the geometric mean of a
+    frame-level and a clip-level excitation, both computed from one "global convolution" (a depthwise
+    convolution whose kernel covers the whole map) per channel.
+    """
+
+    def __init__(self, config: GcaResNetConfig, channels: int, map_size: int):
+        super().__init__()
+        reduced = max(channels // config.gca_reduction, 1)
+        self.global_conv = nn.Conv2d(channels, channels, kernel_size=map_size, groups=channels, bias=False)
+        self.excitation_reduce = nn.Conv2d(channels, reduced, kernel_size=1, bias=False)
+        self.excitation_expand = nn.Conv2d(reduced, channels, kernel_size=1, bias=False)
+        self.activation = nn.ReLU(inplace=True)
+        self.epsilon = config.gca_epsilon
+
+    def forward(self, features: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        num_images, channels = features.shape[:2]
+        # A depthwise conv whose kernel equals the map is a per-channel weighted sum; einsum computes it
+        # several times faster than the convolution kernel on CPU, with the same parameters.
+        descriptor = torch.einsum("nchw,chw->nc", features, self.global_conv.weight[:, 0])
+        descriptor = descriptor[:, :, None, None]
+        # Weights in (0, 2): 1 is "leave the channel as it is".
+        frame_weights = 2 * torch.sigmoid(self.excitation_expand(self.activation(self.excitation_reduce(descriptor))))
+        frame_weights = frame_weights.view(-1, num_frames, channels, 1, 1)
+        clip_weights = frame_weights.mean(dim=1, keepdim=True)
+        weights = torch.sqrt(frame_weights * clip_weights + self.epsilon)
+        rescaled = features.view(-1, num_frames, *features.shape[1:]) * weights
+        clip_descriptor = descriptor.view(-1, num_frames, channels).mean(dim=1)
+        return rescaled.view(num_images, *features.shape[1:]), clip_descriptor
+
+
+class GcaResNetBasicBlock(nn.Module):
+    """ResNet basic block; with `use_gca` the GCA rescale sits between the second BN and the residual add."""
+
+    def __init__(
+        self,
+        config: GcaResNetConfig,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        use_gca: bool = False,
+        map_size: int | None = None,
+    ):
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, out_channels, stride=stride)
+        self.norm1 = nn.BatchNorm2d(out_channels, eps=config.batch_norm_eps)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        self.norm2 = nn.BatchNorm2d(out_channels, eps=config.batch_norm_eps)
+        self.activation = nn.ReLU(inplace=True)
+        self.shortcut = None
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels, eps=config.batch_norm_eps),
+            )
+        self.gca = GcaResNetGlobalConvAttention(config, out_channels, map_size) if use_gca else None
+
+    def forward(self, hidden_state: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        residual = hidden_state if self.shortcut is None else self.shortcut(hidden_state)
+        hidden_state = self.activation(self.norm1(self.conv1(hidden_state)))
+        hidden_state = self.norm2(self.conv2(hidden_state))
+        descriptor = None
+        if self.gca is not None:
+            hidden_state, descriptor = self.gca(hidden_state, num_frames)
+        return self.activation(hidden_state + residual), descriptor
+
+
+class GcaResNetSpatialEncoder(nn.Module):
+    """The per-frame CNN: stem and spatial stages. Collects the clip descriptor of every GCA block."""
+
+    def __init__(self, config: GcaResNetConfig):
+        super().__init__()
+        self.stem = GcaResNetStem(config)
+        blocks = []
+        in_channels = config.stem_hidden_size
+        for stage_index, (width, depth, use_gca, map_size) in enumerate(
+            zip(config.hidden_sizes, config.depths, config.gca_stages, config.stage_map_sizes)
+        ):
+            for block_index in range(depth):
+                stride = 2 if stage_index > 0 and block_index == 0 else 1
+                blocks.append(GcaResNetBasicBlock(config, in_channels, width, stride, use_gca, map_size))
+                in_channels = width
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, frames: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        hidden_state = self.stem(frames)
+        descriptors = []
+        for block in self.blocks:
+            hidden_state, descriptor = block(hidden_state, num_frames)
+            if descriptor is not None:
+                descriptors.append(descriptor)
+        return hidden_state, tuple(descriptors)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Transformer part (shared by the static branch and the temporal transformer, at different widths)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    attention_scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
+    if attention_mask is not None:
+        attention_scores = attention_scores + attention_mask
+    attention_probs = nn.functional.softmax(attention_scores, dim=-1)
+    attention_probs = nn.functional.dropout(attention_probs, p=dropout, training=module.training)
+    context = torch.matmul(attention_probs, value).transpose(1, 2).contiguous()
+    return context, attention_probs
+
+
+class GcaResNetSelfAttention(nn.Module):
+    """Multi-head self-attention with a bias-free joint qkv projection and a biased output projection."""
+
+    def __init__(self, config: GcaResNetConfig, hidden_size: int, num_heads: int, head_size: int):
+        super().__init__()
+        self.config = config
+        self.num_heads = num_heads
+        self.head_size = head_size
+        self.scaling = head_size**-0.5
+        self.is_causal = False
+        self.attention_dropout = config.attention_probs_dropout_prob
+        self.qkv = nn.Linear(hidden_size, 3 * num_heads * head_size, bias=False)
+        self.output = nn.Linear(num_heads * head_size, hidden_size)
+        self.output_dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch_size, seq_length, _ = hidden_states.shape
+        qkv = self.qkv(hidden_states).view(batch_size, seq_length, 3, self.num_heads, self.head_size)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        context, attention_probs = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            None,
+            scaling=self.scaling,
+            dropout=self.attention_dropout if self.training else 0.0,
+            is_causal=False,
+            **kwargs,
+        )
+        context = context.reshape(batch_size, seq_length, self.num_heads * self.head_size)
+        return self.output_dropout(self.output(context)), attention_probs
+
+
+class GcaResNetMLP(nn.Module):
+    def __init__(self, config: GcaResNetConfig, hidden_size: int, intermediate_size: int):
+        super().__init__()
+        self.fc1 = nn.Linear(hidden_size, intermediate_size)
+        self.activation = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(intermediate_size, hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.dropout(self.activation(self.fc1(hidden_states)))
+        return self.dropout(self.fc2(hidden_states))
+
+
+class GcaResNetTransformerLayer(GradientCheckpointingLayer):
+    """Pre-norm layer: x + Attn(LN(x)), then x + MLP(LN(x)). Each sub-layer is evaluated once (the official
+    code evaluates it twice for the same result)."""
+
+    def __init__(self, config: GcaResNetConfig, hidden_size: int, num_heads: int, head_size: int, intermediate_size: int):
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.attention = GcaResNetSelfAttention(config, hidden_size, num_heads, head_size)
+        self.mlp_norm = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.mlp = GcaResNetMLP(config, hidden_size, intermediate_size)
+
+    def forward(self, hidden_states: torch.Tensor, **kwargs) -> torch.Tensor:
+        attention_output, _ = self.attention(self.attention_norm(hidden_states), **kwargs)
+        hidden_states = hidden_states + attention_output
+        return hidden_states + self.mlp(self.mlp_norm(hidden_states))
+
+
+class GcaResNetTransformer(nn.Module):
+    def __init__(
+        self,
+        config: GcaResNetConfig,
+        hidden_size: int,
+        num_layers: int,
+        num_heads: int,
+        head_size: int,
+        intermediate_size: int,
+    ):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            GcaResNetTransformerLayer(config, hidden_size, num_heads, head_size, intermediate_size)
+            for _ in range(num_layers)
+        )
+
+    def forward(self, hidden_states: torch.Tensor, **kwargs) -> torch.Tensor:
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, **kwargs)
+        return hidden_states
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Dynamic-static fusion and the full model
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class GcaResNetDynamicStaticFusion(nn.Module):
+    """
+    Fuses motion and appearance for each of the T-1 consecutive frame pairs: a CNN over frame differences
+    (dynamic branch) plus a small transformer over the spatial tokens of each frame (static branch), summed and
+    flattened channel-major into one token per time step.
+    """
+
+    def __init__(self, config: GcaResNetConfig):
+        super().__init__()
+        channels = config.hidden_sizes[-1]
+        num_tokens = config.fusion_map_size**2
+        self.dynamic_blocks = nn.ModuleList(
+            GcaResNetBasicBlock(config, channels, channels, stride=2 if index == 0 else 1)
+            for index in range(config.dynamic_num_blocks)
+        )
+        self.static_conv = conv3x3(channels, channels, stride=2)
+        self.static_norm = nn.BatchNorm2d(channels, eps=config.batch_norm_eps)
+        self.static_activation = nn.ReLU(inplace=True)
+        self.static_position_embeddings = nn.Parameter(torch.zeros(1, num_tokens, channels))
+        self.static_transformer = GcaResNetTransformer(
+            config,
+            hidden_size=channels,
+            num_layers=config.dsf_num_hidden_layers,
+            num_heads=config.dsf_num_attention_heads,
+            head_size=config.dsf_attention_head_size,
+            intermediate_size=config.dsf_intermediate_size,
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        # features: (B, T, C, H, W) -> (B, T-1, C * h * w)
+        batch_size, num_frames = features.shape[:2]
+        dynamic = (features[:, 1:] - features[:, :-1]).flatten(0, 1)
+        for block in self.dynamic_blocks:
+            dynamic, _ = block(dynamic, num_frames - 1)
+
+        static = features[:, :-1].flatten(0, 1)
+        static = self.static_activation(self.static_norm(self.static_conv(static)))
+        channels, height, width = static.shape[1:]
+        tokens = static.flatten(2).transpose(1, 2) + self.static_position_embeddings
+        tokens = self.static_transformer(tokens)
+        static = tokens.transpose(1, 2).reshape(-1, channels, height, width)
+
+        return (dynamic + static).reshape(batch_size, num_frames - 1, channels * height * width)
+
+
+class GcaResNetPreTrainedModel(PreTrainedModel):
+    config: GcaResNetConfig
+    base_model_prefix = "gca_resnet"
+    main_input_name = "pixel_values"
+    input_modalities = "video"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_attention_backend = True
+    # `forward` takes **kwargs for output capture only; the loss does not depend on them.
+    accepts_loss_kwargs = False
+    _no_split_modules = ["GcaResNetSpatialEncoder", "GcaResNetTransformerLayer"]
+    # Recorded from the temporal transformer only; the static-branch transformer runs once per frame.
+    _can_record_outputs = {
+        "hidden_states": OutputRecorder(
+            GcaResNetTransformerLayer, layer_name="temporal_transformer", num_hidden_layers_key="num_hidden_layers"
+        ),
+        "attentions": OutputRecorder(GcaResNetSelfAttention, index=1, layer_name="temporal_transformer"),
+    }
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module):
+        if isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, (nn.BatchNorm2d, nn.LayerNorm)):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            if isinstance(module, nn.BatchNorm2d):
+                init.zeros_(module.running_mean)
+                init.ones_(module.running_var)
+                init.zeros_(module.num_batches_tracked)
+        elif isinstance(module, nn.Linear):
+            # PyTorch's own Linear initialisation, which the official network keeps.
+            init.kaiming_uniform_(module.weight, a=5**0.5)
+            if module.bias is not None:
+                bound = module.weight.shape[1] ** -0.5
+                init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, GcaResNetDynamicStaticFusion):
+            init.normal_(module.static_position_embeddings, std=self.config.position_embedding_std)
+        elif isinstance(module, GcaResNetModel):
+            init.normal_(module.temporal_position_embeddings, std=self.config.position_embedding_std)
+
+
+class GcaResNetModel(GcaResNetPreTrainedModel):
+    def __init__(self, config: GcaResNetConfig):
+        super().__init__(config)
+        self.spatial_encoder = GcaResNetSpatialEncoder(config)
+        self.dynamic_static_fusion = GcaResNetDynamicStaticFusion(config)
+        # One row per frame as in the official checkpoint; the T-1 fused tokens use the first T-1 rows.
+        self.temporal_position_embeddings = nn.Parameter(torch.zeros(1, config.num_frames, config.temporal_hidden_size))
+        self.temporal_transformer = GcaResNetTransformer(
+            config,
+            hidden_size=config.temporal_hidden_size,
+            num_layers=config.temporal_num_hidden_layers,
+            num_heads=config.temporal_num_attention_heads,
+            head_size=config.temporal_attention_head_size,
+            intermediate_size=config.temporal_intermediate_size,
+        )
+        self.post_init()
+
+    def check_pixel_values(self, pixel_values: torch.Tensor) -> None:
+        config = self.config
+        expected = (config.num_frames, config.num_channels, config.image_size, config.image_size)
+        expected_text = f"(batch_size, {', '.join(map(str, expected))})"
+        if not isinstance(pixel_values, torch.Tensor):
+            raise ValueError(f"`pixel_values` must be a torch.Tensor of shape {expected_text}, got {type(pixel_values)}.")
+        if not pixel_values.is_floating_point():
+            raise ValueError(
+                f"`pixel_values` must be a floating-point tensor with values in [0, 1], got dtype {pixel_values.dtype}; "
+                "convert uint8 frames with `frames.float() / 255` or use the video processor."
+            )
+        if pixel_values.ndim != 5 or tuple(pixel_values.shape[1:]) != expected:
+            raise ValueError(
+                f"`pixel_values` must have shape {expected_text} (frames, channels, height, width), "
+                f"got {tuple(pixel_values.shape)}."
+            )
+
+    @capture_outputs(tie_last_hidden_states=False)
+    def forward(self, pixel_values: torch.Tensor, **kwargs) -> GcaResNetModelOutput:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, image_size, image_size)`):
+            Frames with values in [0, 1] (no mean/std normalisation, as in the official pipeline).
+        """
+        self.check_pixel_values(pixel_values)
+        batch_size, num_frames = pixel_values.shape[:2]
+        frames = pixel_values.flatten(0, 1)
+        features, gca_descriptors = self.spatial_encoder(frames, num_frames)
+        features = features.view(batch_size, num_frames, *features.shape[1:])
+
+        tokens = self.dynamic_static_fusion(features)
+        tokens = tokens + self.temporal_position_embeddings[:, : num_frames - 1]
+        last_hidden_state = self.temporal_transformer(tokens, **kwargs)
+        return GcaResNetModelOutput(
+            last_hidden_state=last_hidden_state,
+            pooler_output=last_hidden_state.mean(dim=1),
+            gca_descriptors=gca_descriptors,
+        )
+
+
+class GcaResNetAuxiliaryClassifier(nn.Module):
+    """Two bias-free linears with no activation between them (C -> 2C -> labels), as released."""
+
+    def __init__(self, channels: int, num_labels: int):
+        super().__init__()
+        self.projection = nn.Linear(channels, 2 * channels, bias=False)
+        self.classifier = nn.Linear(2 * channels, num_labels, bias=False)
+
+    def forward(self, descriptor: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.projection(descriptor))
+
+
+class GcaResNetForVideoClassification(GcaResNetPreTrainedModel):
+    def __init__(self, config: GcaResNetConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.gca_resnet = GcaResNetModel(config)
+        gca_widths = [width for width, use_gca in zip(config.hidden_sizes, config.gca_stages) if use_gca]
+        gca_depths = [depth for depth, use_gca in zip(config.depths, config.gca_stages) if use_gca]
+        self.auxiliary_classifiers = nn.ModuleList(
+            GcaResNetAuxiliaryClassifier(width, config.num_labels)
+            for width, depth in zip(gca_widths, gca_depths)
+            for _ in range(depth)
+        )
+        self.classifier = nn.Linear(config.temporal_hidden_size, config.num_labels)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, **kwargs
+    ) -> GcaResNetVideoClassifierOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Class indices; when given, `loss` is the cross-entropy of `logits`.
+        """
+        outputs = self.gca_resnet(pixel_values, **kwargs)
+        logits = self.classifier(outputs.pooler_output)
+        auxiliary_logits = tuple(
+            head(descriptor) for head, descriptor in zip(self.auxiliary_classifiers, outputs.gca_descriptors)
+        )
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits, labels.to(logits.device).view(-1))
+        return GcaResNetVideoClassifierOutput(
+            loss=loss,
+            logits=logits,
+            auxiliary_logits=auxiliary_logits,
+            pooler_output=outputs.pooler_output,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+__all__ = [
+    "GcaResNetModel",
+    "GcaResNetForVideoClassification",
+    "GcaResNetPreTrainedModel",
+    "GcaResNetModelOutput",
+    "GcaResNetVideoClassifierOutput",
+]
