@@ -70,12 +70,15 @@ class GcaResNetConfig(PreTrainedConfig):
     position_embedding_std: float = 1.0
 
     def __post_init__(self, **kwargs):
-        if kwargs.get("id2label") is None and kwargs.get("num_labels") is None:
-            kwargs["id2label"] = _default_id2label()
+        if self.id2label is None and kwargs.get("num_labels") is None:
+            self.id2label = _default_id2label()
         self.hidden_sizes = list(self.hidden_sizes)
         self.depths = list(self.depths)
         self.gca_stages = [bool(flag) for flag in self.gca_stages]
         super().__post_init__(**kwargs)
+        # Keep the reverse map in step with the labels (the base class only builds it from `num_labels`).
+        if self.id2label is not None and (self.label2id is None or set(self.label2id) != set(self.id2label.values())):
+            self.label2id = {label: index for index, label in self.id2label.items()}
         self.validate_architecture()
 
     def validate_architecture(self):

@@ -357,6 +357,13 @@ class GcaResNetDynamicStaticFusion(nn.Module):
         return (dynamic + static).reshape(batch_size, num_frames - 1, channels * height * width)
 
 
+REMOTE_CODE_AUTO_MAP = {
+    "AutoConfig": "configuration_gca_resnet.GcaResNetConfig",
+    "AutoModel": "modeling_gca_resnet.GcaResNetModel",
+    "AutoModelForVideoClassification": "modeling_gca_resnet.GcaResNetForVideoClassification",
+}
+
+
 class GcaResNetPreTrainedModel(PreTrainedModel):
     config: GcaResNetConfig
     base_model_prefix = "gca_resnet"
@@ -375,6 +382,13 @@ class GcaResNetPreTrainedModel(PreTrainedModel):
         ),
         "attentions": OutputRecorder(GcaResNetSelfAttention, index=1, layer_name="temporal_transformer"),
     }
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # transformers writes only the saved class into `auto_map`; a checkpoint used as remote code should
+        # answer every Auto class, the backbone included.
+        if self._auto_class is not None:
+            self.config.auto_map = {**REMOTE_CODE_AUTO_MAP, **(getattr(self.config, "auto_map", None) or {})}
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
@@ -424,8 +438,8 @@ class GcaResNetModel(GcaResNetPreTrainedModel):
             raise ValueError(f"`pixel_values` must be a torch.Tensor of shape {expected_text}, got {type(pixel_values)}.")
         if not pixel_values.is_floating_point():
             raise ValueError(
-                f"`pixel_values` must be a floating-point tensor with values in [0, 1], got dtype {pixel_values.dtype}; "
-                "convert uint8 frames with `frames.float() / 255` or use the video processor."
+                f"`pixel_values` must be a floating-point tensor of shape {expected_text} with values in [0, 1], got "
+                f"dtype {pixel_values.dtype}; convert uint8 frames with `frames.float() / 255` or use the video processor."
             )
         if pixel_values.ndim != 5 or tuple(pixel_values.shape[1:]) != expected:
             raise ValueError(

@@ -1,0 +1,349 @@
+"""Reading the frames a sampler picked, and nothing more, from a video file, a folder of frame images or an array.
+
+Every source answers two questions: how many frames it has (`num_frames`, known before any pixel is decoded)
+and what the frames at some indices look like (`read(indices)` -> uint8 or float tensor (T, 3, H, W), RGB).
+Video files are indexed by demuxing (no decoding) and then decoded only around the requested frames, seeking
+from keyframe to keyframe, so a long high-resolution video is never held in memory whole. Frames can be
+downscaled inside the decoder (`output_size`, `min_size`), which is both the cheapest resize and what keeps
+memory small.
+
+This file is copied next to checkpoints (the video processor imports it) and loaded without the `dfer`
+package, so it imports only numpy, torch and av; Pillow is used when it is installed (it decodes JPEG frames at
+reduced size, which is faster) and PyAV reads the frames otherwise.
+"""
+
+import bisect
+import os
+import re
+
+import av
+import numpy as np
+import torch
+
+FRAME_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+_DIGIT_RUNS = re.compile(r"(\d+)")
+
+
+def natural_sort_key(name: str) -> list:
+    """Sort key that orders digit runs by value: `2.jpg` before `10.jpg`, `img_9` before `img_10`."""
+    return [(0, int(part), part) if part.isdigit() else (1, 0, part.lower()) for part in _DIGIT_RUNS.split(name)]
+
+
+def list_frame_files(folder: str | os.PathLike) -> list[str]:
+    """Paths of the frame images in `folder`, in natural order; hidden files and other files are ignored."""
+    names = [
+        entry.name
+        for entry in os.scandir(folder)
+        if not entry.name.startswith(".") and entry.name.lower().endswith(FRAME_IMAGE_EXTENSIONS)
+    ]
+    names.sort(key=natural_sort_key)
+    return [os.path.join(folder, name) for name in names]
+
+
+def shrunk_size(height: int, width: int, min_size: tuple[int, int] | None) -> tuple[int, int]:
+    """The smallest size with the same aspect ratio whose sides stay at least `min_size`; never enlarges."""
+    if min_size is None:
+        return height, width
+    scale = max(min_size[0] / height, min_size[1] / width)
+    if scale >= 1:
+        return height, width
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _target_size(
+    height: int, width: int, output_size: tuple[int, int] | None, min_size: tuple[int, int] | None
+) -> tuple[int, int]:
+    if output_size is not None:
+        return tuple(output_size)
+    return shrunk_size(height, width, min_size)
+
+
+def _hwc_to_chw(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+
+
+class FrameFolderVideo:
+    """A clip stored as one image per frame (DFEW, FERV39k and most face-crop tools)."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.path = os.fspath(folder)
+        self.frame_files = list_frame_files(self.path)
+        if not self.frame_files:
+            raise ValueError(
+                f"No frame images ({', '.join(FRAME_IMAGE_EXTENSIONS)}) in {self.path}; point to a folder of "
+                "frames or to a video file."
+            )
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_files)
+
+    def read(
+        self,
+        indices: list[int],
+        output_size: tuple[int, int] | None = None,
+        min_size: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
+        """uint8 (T, 3, H, W). Frames of different sizes are brought to the first frame's size."""
+        frames = []
+        cache = {}
+        for index in indices:
+            if index not in cache:
+                size = output_size if output_size is not None else (frames[0].shape[:2] if frames else None)
+                cache[index] = read_image_file(self.frame_files[index], size, min_size if size is None else None)
+            frames.append(cache[index])
+        return _hwc_to_chw(np.stack(frames))
+
+
+def read_image_file(
+    path: str, output_size: tuple[int, int] | None = None, min_size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """One image as uint8 (H, W, 3) RGB, optionally resized to `output_size` or shrunk towards `min_size`."""
+    try:
+        return _read_image_with_pillow(path, output_size, min_size)
+    except ImportError:
+        return _read_image_with_av(path, output_size, min_size)
+
+
+def _read_image_with_pillow(path, output_size, min_size) -> np.ndarray:
+    from PIL import Image  # optional: remote-code users may not have Pillow; ImportError falls back to PyAV
+
+    try:
+        with Image.open(path) as image:
+            wanted = _target_size(image.height, image.width, output_size, min_size)
+            # JPEG decoders can scale by 1/2, 1/4, 1/8 while decoding: much cheaper than a full decode + resize.
+            image.draft("RGB", (wanted[1], wanted[0]))
+            image = image.convert("RGB") if image.mode != "RGB" else image
+            if (image.height, image.width) != wanted:
+                image = image.resize((wanted[1], wanted[0]), Image.Resampling.BILINEAR)
+            return np.asarray(image)
+    except OSError as error:  # PIL.UnidentifiedImageError is an OSError
+        raise ValueError(f"Cannot read frame image {path}: {error}. Replace or remove the file.") from error
+
+
+def _read_image_with_av(path, output_size, min_size) -> np.ndarray:
+    try:
+        with av.open(path) as container:
+            frame = next(container.decode(video=0))
+    except (av.FFmpegError, StopIteration) as error:
+        raise ValueError(f"Cannot read frame image {path}: {error}. Replace or remove the file.") from error
+    height, width = _target_size(frame.height, frame.width, output_size, min_size)
+    return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
+
+
+class EncodedVideo:
+    """A video file in any container/codec FFmpeg reads (mp4, avi, mkv, webm, mov...).
+
+    Opening it demuxes the file once without decoding, to count frames and locate keyframes by presentation
+    time. `read` then decodes from the keyframe before each requested frame (or on from where it already is,
+    when that is closer), converting only the frames it keeps.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        try:
+            self._frame_times, self._keyframe_times = self._index_packets()
+        except av.FFmpegError as error:
+            raise ValueError(
+                f"Cannot read video {self.path}: {error}. Check that the file is a complete video FFmpeg can open."
+            ) from error
+        if self.num_frames == 0:
+            raise ValueError(f"Video {self.path} has no video frames.")
+
+    def _index_packets(self) -> tuple[list[int] | None, list[int]]:
+        frame_times, keyframe_times, packets = [], [], 0
+        with av.open(self.path) as container:
+            if not container.streams.video:
+                raise ValueError(f"{self.path} has no video stream.")
+            stream = container.streams.video[0]
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the flush packet at the end
+                    continue
+                packets += 1
+                if packet.pts is not None:
+                    frame_times.append(packet.pts)
+                    if packet.is_keyframe:
+                        keyframe_times.append(packet.pts)
+        self._packet_count = packets
+        if len(frame_times) != packets:
+            return None, []  # some packets lack timestamps (old AVI): fall back to counting decoded frames
+        frame_times.sort()  # decode order -> presentation order (B-frames)
+        keyframe_times.sort()
+        return frame_times, keyframe_times
+
+    @property
+    def num_frames(self) -> int:
+        return self._packet_count
+
+    def read(
+        self,
+        indices: list[int],
+        output_size: tuple[int, int] | None = None,
+        min_size: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
+        """uint8 (T, 3, H, W) of the frames at `indices` (any order, repeats allowed)."""
+        wanted = sorted(set(indices))
+        try:
+            with av.open(self.path) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                if self._frame_times is None:
+                    by_index = self._read_sequentially(container, stream, wanted, output_size, min_size)
+                else:
+                    by_index = self._read_by_seeking(container, stream, wanted, output_size, min_size)
+        except av.FFmpegError as error:
+            raise ValueError(f"Cannot decode video {self.path}: {error}.") from error
+        return _hwc_to_chw(np.stack([by_index[index] for index in indices]))
+
+    @staticmethod
+    def _convert(frame, output_size, min_size) -> np.ndarray:
+        height, width = _target_size(frame.height, frame.width, output_size, min_size)
+        # Scaling in swscale while converting to RGB: full-resolution RGB frames are never materialised.
+        return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
+
+    def _read_by_seeking(self, container, stream, wanted, output_size, min_size) -> dict[int, np.ndarray]:
+        by_index = {}
+        frames = None  # the decode iterator, positioned just after `last_time`
+        last_time, last_array = None, None
+        for index in wanted:
+            target_time = self._frame_times[index]
+            if last_time is not None and target_time <= last_time:
+                by_index[index] = last_array  # passed already (a frame FFmpeg never output): the next one stands in
+                continue
+            if frames is None or self._keyframe_before(target_time) > last_time:
+                frames = self._seek(container, stream, target_time)
+                frame, first_time = self._decode_until(frames, target_time)
+                if first_time is not None and first_time > target_time > self._frame_times[0]:
+                    # The demuxer landed after the target (inexact seeking in some containers): decode from the start.
+                    frames = self._seek(container, stream, self._frame_times[0])
+                    frame, _ = self._decode_until(frames, target_time)
+            else:
+                frame, _ = self._decode_until(frames, target_time)
+            if frame is None:
+                if last_array is None:
+                    raise ValueError(f"Video {self.path} yielded no decodable frame at or after index {index}.")
+                frames = None  # the decoder is exhausted; the last decoded frame stands in
+            else:
+                last_time, last_array = frame.pts, self._convert(frame, output_size, min_size)
+            by_index[index] = last_array
+        return by_index
+
+    @staticmethod
+    def _decode_until(frames, target_time: int):
+        """Advance to the first frame shown at or after `target_time`: (that frame or None, first time seen)."""
+        first_time = None
+        for frame in frames:
+            if frame.pts is None:
+                continue
+            if first_time is None:
+                first_time = frame.pts
+            if frame.pts >= target_time:
+                return frame, first_time
+        return None, first_time
+
+    def _keyframe_before(self, time: int) -> int:
+        position = bisect.bisect_right(self._keyframe_times, time) - 1
+        return self._keyframe_times[position] if position >= 0 else self._frame_times[0]
+
+    @staticmethod
+    def _seek(container, stream, time: int):
+        container.seek(time, stream=stream, backward=True, any_frame=False)
+        return container.decode(stream)
+
+    def _read_sequentially(self, container, stream, wanted, output_size, min_size) -> dict[int, np.ndarray]:
+        by_index, remaining, last_array = {}, set(wanted), None
+        for position, frame in enumerate(container.decode(stream)):
+            if position in remaining:
+                last_array = self._convert(frame, output_size, min_size)
+                by_index[position] = last_array
+                remaining.discard(position)
+                if not remaining:
+                    break
+        if remaining:  # fewer decodable frames than packets: the nearest earlier frame stands in
+            if last_array is None:
+                raise ValueError(f"Video {self.path} has no decodable frame.")
+            for index in remaining:
+                earlier = [known for known in by_index if known < index]
+                by_index[index] = by_index[max(earlier)] if earlier else last_array
+        return by_index
+
+
+class ArrayVideo:
+    """A clip already in memory: numpy array or torch tensor, (T, H, W, C), (T, C, H, W) or grayscale (T, H, W),
+    C in {1, 2, 3, 4}; integer values in [0, 255] or floating values in [0, 1]."""
+
+    def __init__(self, video, channel_layout: str | None = None):
+        frames = torch.as_tensor(np.asarray(video)) if not isinstance(video, torch.Tensor) else video
+        if frames.ndim == 3:
+            frames = frames.unsqueeze(1)  # grayscale (T, H, W) -> (T, 1, H, W)
+        elif frames.ndim == 4:
+            frames = frames.permute(0, 3, 1, 2) if _is_channels_last(frames.shape, channel_layout) else frames
+        else:
+            raise ValueError(
+                f"A video array must be (T, H, W, C), (T, C, H, W) or (T, H, W); got shape {tuple(frames.shape)}."
+            )
+        if frames.shape[1] not in (1, 2, 3, 4):
+            raise ValueError(f"Cannot find the colour channels of a video array of shape {tuple(video.shape)}.")
+        if frames.shape[0] == 0:
+            raise ValueError("The video array has no frames.")
+        self.frames = frames
+
+    @property
+    def num_frames(self) -> int:
+        return self.frames.shape[0]
+
+    def read(self, indices: list[int], output_size=None, min_size=None) -> torch.Tensor:
+        """(T, 3, H, W) in the array's dtype; resizing is left to the caller (arrays are already in memory)."""
+        return to_rgb(self.frames[torch.as_tensor(indices, dtype=torch.long)])
+
+
+def _is_channels_last(shape, channel_layout: str | None) -> bool:
+    if channel_layout is not None:
+        layout = str(getattr(channel_layout, "value", channel_layout))
+        if layout not in ("channels_last", "channels_first"):
+            raise ValueError(f"Unknown channel layout {channel_layout!r}; use 'channels_last' or 'channels_first'.")
+        return layout == "channels_last"
+    # Channels-last (numpy, PyAV, PIL) wins when both readings are possible.
+    return shape[-1] in (1, 2, 3, 4) or shape[1] not in (1, 2, 3, 4)
+
+
+def to_rgb(frames: torch.Tensor) -> torch.Tensor:
+    """(T, C, H, W) with C = 1 (gray), 2 (gray + alpha), 3 or 4 (RGBA) -> (T, 3, H, W); alpha is dropped."""
+    channels = frames.shape[1]
+    if channels in (1, 2):
+        return frames[:, :1].expand(-1, 3, -1, -1)
+    return frames[:, :3]
+
+
+def open_video(source, channel_layout: str | None = None):
+    """A frame source for a path (video file or frame folder), a numpy array or a torch tensor."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            return FrameFolderVideo(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"No video file or frame folder at {path}.")
+        return EncodedVideo(path)
+    if isinstance(source, (np.ndarray, torch.Tensor)):
+        return ArrayVideo(source, channel_layout)
+    if isinstance(source, (list, tuple)) and source and all(hasattr(frame, "shape") for frame in source):
+        return ArrayVideo(np.stack([np.asarray(frame) for frame in source]), channel_layout)
+    raise TypeError(
+        f"Cannot read a video from {type(source).__name__}: pass a video file path, a folder of frame images, a "
+        "numpy array or torch tensor (T, H, W, C) / (T, C, H, W), or a list of frame arrays."
+    )
+
+
+__all__ = [
+    "ArrayVideo",
+    "EncodedVideo",
+    "FRAME_IMAGE_EXTENSIONS",
+    "FrameFolderVideo",
+    "list_frame_files",
+    "natural_sort_key",
+    "open_video",
+    "read_image_file",
+    "shrunk_size",
+    "to_rgb",
+]
