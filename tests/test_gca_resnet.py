@@ -2,12 +2,12 @@ import json
 
 import pytest
 import torch
+from isolated_process import run_without_dfer
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
 
 import dfer.modeling  # noqa: F401  (registers the Auto classes)
 from dfer.modeling import GcaResNetConfig, GcaResNetForVideoClassification, GcaResNetModel
 from dfer.modeling.gca_resnet import DFEW_LABELS
-from isolated_process import run_without_dfer
 
 
 def tiny_config(**overrides) -> GcaResNetConfig:
@@ -185,3 +185,18 @@ def test_checkpoint_loads_as_remote_code_without_dfer(tmp_path):
     names, logits = stdout.strip().splitlines()[-2:]
     assert names == "GcaResNetForVideoClassification GcaResNetModel"
     torch.testing.assert_close(torch.tensor(json.loads(logits)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_inference_folds_batch_norm_without_changing_the_result():
+    from dfer.modeling.gca_resnet.modeling_gca_resnet import GcaResNetConvLayer
+
+    layer = GcaResNetConvLayer(tiny_config(), 3, 8, stride=2)
+    with torch.no_grad():
+        layer.normalization.running_mean.uniform_(-1, 1)
+        layer.normalization.running_var.uniform_(0.5, 2)
+        layer.normalization.weight.uniform_(0.5, 1.5)
+        layer.normalization.bias.uniform_(-1, 1)
+    layer.eval()
+    frames = torch.rand(2, 3, 16, 16)
+    unfolded = torch.relu(layer.normalization(layer.convolution(frames)))
+    torch.testing.assert_close(layer(frames), unfolded, rtol=1e-5, atol=1e-5)

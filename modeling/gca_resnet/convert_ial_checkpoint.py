@@ -31,9 +31,12 @@ _TRANSFORMER_RULES = [
 ]
 
 _BLOCK_RULES = [
-    (r"\.bn1\.", ".norm1."),
-    (r"\.bn2\.", ".norm2."),
-    (r"\.downsample\.", ".shortcut."),
+    (r"\.conv1\.", ".conv1.convolution."),
+    (r"\.conv2\.", ".conv2.convolution."),
+    (r"\.bn1\.", ".conv1.normalization."),
+    (r"\.bn2\.", ".conv2.normalization."),
+    (r"\.downsample\.0\.", ".shortcut.convolution."),
+    (r"\.downsample\.1\.", ".shortcut.normalization."),
     (r"\.gc\.0\.", ".gca.global_conv."),
     (r"\.fc1\.0\.", ".gca.excitation_reduce."),
     (r"\.fc2\.0\.", ".gca.excitation_expand."),
@@ -60,12 +63,12 @@ def _official_to_ours(key: str, gca_block_of_stage: dict[int, int]) -> str:
     if key.startswith("fc_f."):
         return "classifier." + key[len("fc_f.") :]
     for pattern, target in [
-        (r"^s_former\.conv1\.0\.", encoder + "stem.conv1."),
-        (r"^s_former\.conv1\.1\.", encoder + "stem.norm1."),
-        (r"^s_former\.conv1\.3\.", encoder + "stem.conv2."),
-        (r"^s_former\.bn1\.", encoder + "stem.norm2."),
-        (r"^s_former\.patch_embedding\.0\.", fusion + "static_conv."),
-        (r"^s_former\.patch_embedding\.1\.", fusion + "static_norm."),
+        (r"^s_former\.conv1\.0\.", encoder + "stem.conv1.convolution."),
+        (r"^s_former\.conv1\.1\.", encoder + "stem.conv1.normalization."),
+        (r"^s_former\.conv1\.3\.", encoder + "stem.conv2.convolution."),
+        (r"^s_former\.bn1\.", encoder + "stem.conv2.normalization."),
+        (r"^s_former\.patch_embedding\.0\.", fusion + "static_embedding.convolution."),
+        (r"^s_former\.patch_embedding\.1\.", fusion + "static_embedding.normalization."),
     ]:
         if re.match(pattern, key):
             return re.sub(pattern, target, key)

@@ -75,8 +75,42 @@ class GcaResNetVideoClassifierOutput(ModelOutput):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+class GcaResNetConvLayer(nn.Module):
+    """Bias-free convolution + BatchNorm (+ ReLU)."""
+
+    def __init__(
+        self,
+        config: GcaResNetConfig,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        activation: bool = True,
+    ):
+        super().__init__()
+        self.convolution = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=False
+        )
+        self.normalization = nn.BatchNorm2d(out_channels, eps=config.batch_norm_eps)
+        self.activation = nn.ReLU(inplace=True) if activation else nn.Identity()
+
+    def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        if self.normalization.training:
+            hidden_state = self.normalization(self.convolution(hidden_state))
+        else:
+            # Inference: fold the frozen BatchNorm into the convolution. Same result, one pass over the
+            # activations instead of two; the BN pass is a large share of the CPU time of this shallow CNN.
+            norm = self.normalization
+            scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+            conv = self.convolution
+            hidden_state = nn.functional.conv2d(
+                hidden_state,
+                conv.weight * scale.view(-1, 1, 1, 1),
+                norm.bias - norm.running_mean * scale,
+                conv.stride,
+                conv.padding,
+            )
+        return self.activation(hidden_state)
 
 
 class GcaResNetStem(nn.Module):
@@ -85,17 +119,12 @@ class GcaResNetStem(nn.Module):
     def __init__(self, config: GcaResNetConfig):
         super().__init__()
         width = config.stem_hidden_size
-        self.conv1 = conv3x3(config.num_channels, width, stride=2)
-        self.norm1 = nn.BatchNorm2d(width, eps=config.batch_norm_eps)
-        self.conv2 = conv3x3(width, width)
-        self.norm2 = nn.BatchNorm2d(width, eps=config.batch_norm_eps)
-        self.activation = nn.ReLU(inplace=True)
+        self.conv1 = GcaResNetConvLayer(config, config.num_channels, width, stride=2)
+        self.conv2 = GcaResNetConvLayer(config, width, width)
         self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        hidden_state = self.activation(self.norm1(self.conv1(frames)))
-        hidden_state = self.activation(self.norm2(self.conv2(hidden_state)))
-        return self.pool(hidden_state)
+        return self.pool(self.conv2(self.conv1(frames)))
 
 
 class GcaResNetGlobalConvAttention(nn.Module):
@@ -114,20 +143,23 @@ class GcaResNetGlobalConvAttention(nn.Module):
         self.activation = nn.ReLU(inplace=True)
         self.epsilon = config.gca_epsilon
 
+    def global_descriptor(self, features: torch.Tensor) -> torch.Tensor:
+        """The global convolution, (N, C, H, W) -> (N, C)."""
+        # A depthwise conv whose kernel covers the whole map is a per-channel weighted sum; as an einsum it
+        # runs faster on CPU than the convolution kernel, with the same parameters.
+        return torch.einsum("nchw,chw->nc", features, self.global_conv.weight[:, 0])
+
     def forward(self, features: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-        num_images, channels = features.shape[:2]
-        # A depthwise conv whose kernel equals the map is a per-channel weighted sum; einsum computes it
-        # several times faster than the convolution kernel on CPU, with the same parameters.
-        descriptor = torch.einsum("nchw,chw->nc", features, self.global_conv.weight[:, 0])
-        descriptor = descriptor[:, :, None, None]
+        channels = features.shape[1]
+        descriptor = self.global_descriptor(features)[:, :, None, None]
         # Weights in (0, 2): 1 is "leave the channel as it is".
         frame_weights = 2 * torch.sigmoid(self.excitation_expand(self.activation(self.excitation_reduce(descriptor))))
         frame_weights = frame_weights.view(-1, num_frames, channels, 1, 1)
         clip_weights = frame_weights.mean(dim=1, keepdim=True)
         weights = torch.sqrt(frame_weights * clip_weights + self.epsilon)
-        rescaled = features.view(-1, num_frames, *features.shape[1:]) * weights
+        rescaled = features.unflatten(0, (-1, num_frames)) * weights
         clip_descriptor = descriptor.view(-1, num_frames, channels).mean(dim=1)
-        return rescaled.view(num_images, *features.shape[1:]), clip_descriptor
+        return rescaled.flatten(0, 1), clip_descriptor
 
 
 class GcaResNetBasicBlock(nn.Module):
@@ -143,23 +175,19 @@ class GcaResNetBasicBlock(nn.Module):
         map_size: int | None = None,
     ):
         super().__init__()
-        self.conv1 = conv3x3(in_channels, out_channels, stride=stride)
-        self.norm1 = nn.BatchNorm2d(out_channels, eps=config.batch_norm_eps)
-        self.conv2 = conv3x3(out_channels, out_channels)
-        self.norm2 = nn.BatchNorm2d(out_channels, eps=config.batch_norm_eps)
-        self.activation = nn.ReLU(inplace=True)
+        self.conv1 = GcaResNetConvLayer(config, in_channels, out_channels, stride=stride)
+        self.conv2 = GcaResNetConvLayer(config, out_channels, out_channels, activation=False)
         self.shortcut = None
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
-                nn.BatchNorm2d(out_channels, eps=config.batch_norm_eps),
+            self.shortcut = GcaResNetConvLayer(
+                config, in_channels, out_channels, kernel_size=1, stride=stride, activation=False
             )
         self.gca = GcaResNetGlobalConvAttention(config, out_channels, map_size) if use_gca else None
+        self.activation = nn.ReLU(inplace=True)
 
     def forward(self, hidden_state: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         residual = hidden_state if self.shortcut is None else self.shortcut(hidden_state)
-        hidden_state = self.activation(self.norm1(self.conv1(hidden_state)))
-        hidden_state = self.norm2(self.conv2(hidden_state))
+        hidden_state = self.conv2(self.conv1(hidden_state))
         descriptor = None
         if self.gca is not None:
             hidden_state, descriptor = self.gca(hidden_state, num_frames)
@@ -168,6 +196,9 @@ class GcaResNetBasicBlock(nn.Module):
 
 class GcaResNetSpatialEncoder(nn.Module):
     """The per-frame CNN: stem and spatial stages. Collects the clip descriptor of every GCA block."""
+
+    # oneDNN convolutions run fastest on channels-last maps; every later layer keeps the layout.
+    memory_format = torch.channels_last
 
     def __init__(self, config: GcaResNetConfig):
         super().__init__()
@@ -184,7 +215,7 @@ class GcaResNetSpatialEncoder(nn.Module):
         self.blocks = nn.ModuleList(blocks)
 
     def forward(self, frames: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        hidden_state = self.stem(frames)
+        hidden_state = self.stem(frames.contiguous(memory_format=self.memory_format))
         descriptors = []
         for block in self.blocks:
             hidden_state, descriptor = block(hidden_state, num_frames)
@@ -327,9 +358,7 @@ class GcaResNetDynamicStaticFusion(nn.Module):
             GcaResNetBasicBlock(config, channels, channels, stride=2 if index == 0 else 1)
             for index in range(config.dynamic_num_blocks)
         )
-        self.static_conv = conv3x3(channels, channels, stride=2)
-        self.static_norm = nn.BatchNorm2d(channels, eps=config.batch_norm_eps)
-        self.static_activation = nn.ReLU(inplace=True)
+        self.static_embedding = GcaResNetConvLayer(config, channels, channels, stride=2)
         self.static_position_embeddings = nn.Parameter(torch.zeros(1, num_tokens, channels))
         self.static_transformer = GcaResNetTransformer(
             config,
@@ -348,7 +377,7 @@ class GcaResNetDynamicStaticFusion(nn.Module):
             dynamic, _ = block(dynamic, num_frames - 1)
 
         static = features[:, :-1].flatten(0, 1)
-        static = self.static_activation(self.static_norm(self.static_conv(static)))
+        static = self.static_embedding(static)
         channels, height, width = static.shape[1:]
         tokens = static.flatten(2).transpose(1, 2) + self.static_position_embeddings
         tokens = self.static_transformer(tokens)
@@ -457,7 +486,7 @@ class GcaResNetModel(GcaResNetPreTrainedModel):
         batch_size, num_frames = pixel_values.shape[:2]
         frames = pixel_values.flatten(0, 1)
         features, gca_descriptors = self.spatial_encoder(frames, num_frames)
-        features = features.view(batch_size, num_frames, *features.shape[1:])
+        features = features.unflatten(0, (batch_size, num_frames))
 
         tokens = self.dynamic_static_fusion(features)
         tokens = tokens + self.temporal_position_embeddings[:, : num_frames - 1]

@@ -93,7 +93,9 @@ class LogoFormerConfig(PreTrainedConfig):
                 f"{len(self.stem_stage_hidden_sizes)} and {len(self.stem_stage_depths)}."
             )
         if len(self.window_size) != 3 or min(self.window_size) < 1:
-            raise ValueError(f"`window_size` must be three positive sizes (time, height, width), got {self.window_size}.")
+            raise ValueError(
+                f"`window_size` must be three positive sizes (time, height, width), got {self.window_size}."
+            )
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"`hidden_size` ({self.hidden_size}) must be divisible by `num_attention_heads` "
@@ -122,7 +124,7 @@ class LogoFormerConfig(PreTrainedConfig):
     def num_windows(self) -> int:
         """Local windows per clip (after padding), which is also the number of global summaries (8 by default)."""
         count = 1
-        for grid, window in zip(self.token_grid_size, self.window_size):
+        for grid, window in zip(self.token_grid_size, self.window_size, strict=True):
             count *= -(-grid // window)
         return count
 

@@ -119,13 +119,17 @@ class LogoFormerStem(nn.Module):
 
     def __init__(self, config: LogoFormerConfig):
         super().__init__()
-        self.conv1 = nn.Conv2d(config.num_channels, config.stem_hidden_size, kernel_size=7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(
+            config.num_channels, config.stem_hidden_size, kernel_size=7, stride=2, padding=3, bias=False
+        )
         self.norm1 = nn.BatchNorm2d(config.stem_hidden_size, eps=config.batch_norm_eps)
         self.activation = nn.ReLU(inplace=True)
         self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         stages = []
         in_channels = config.stem_hidden_size
-        for stage_index, (width, depth) in enumerate(zip(config.stem_stage_hidden_sizes, config.stem_stage_depths)):
+        for stage_index, (width, depth) in enumerate(
+            zip(config.stem_stage_hidden_sizes, config.stem_stage_depths, strict=True)
+        ):
             blocks = []
             for block_index in range(depth):
                 stride = 2 if stage_index > 0 and block_index == 0 else 1
@@ -192,7 +196,7 @@ def convert_resnet18_state_dict(
 
 
 def _padding(grid_size: GridSize, window_size: GridSize) -> GridSize:
-    return tuple((-size) % window for size, window in zip(grid_size, window_size))
+    return tuple((-size) % window for size, window in zip(grid_size, window_size, strict=True))
 
 
 def partition_windows(tokens: torch.Tensor, grid_size: GridSize, window_size: GridSize) -> torch.Tensor:
@@ -221,7 +225,9 @@ def partition_windows(tokens: torch.Tensor, grid_size: GridSize, window_size: Gr
     return windows.reshape(-1, window_t * window_h * window_w, channels)
 
 
-def merge_windows(windows: torch.Tensor, batch_size: int, grid_size: GridSize, window_size: GridSize) -> torch.Tensor:
+def merge_windows(
+    windows: torch.Tensor, batch_size: int, grid_size: GridSize, window_size: GridSize
+) -> torch.Tensor:
     """Inverse of [`partition_windows`]: (batch * num_windows, window_tokens, C) -> (batch, T*h*w, C), padding cut."""
     (frames, height, width), (window_t, window_h, window_w) = grid_size, window_size
     pad_t, pad_h, pad_w = _padding(grid_size, window_size)
@@ -252,7 +258,9 @@ def window_padding_mask(
         return None
     num_tokens = grid_size[0] * grid_size[1] * grid_size[2]
     is_token = partition_windows(torch.ones(1, num_tokens, 1, device=device), grid_size, window_size)[..., 0]
-    mask = torch.zeros(is_token.shape, dtype=dtype, device=device).masked_fill(is_token == 0, torch.finfo(dtype).min)
+    mask = torch.zeros(is_token.shape, dtype=dtype, device=device).masked_fill(
+        is_token == 0, torch.finfo(dtype).min
+    )
     return mask[:, None, None, :]
 
 
@@ -381,7 +389,11 @@ class LogoFormerGlobalAttention(nn.Module):
         batch_size, num_tokens, hidden_size = hidden_states.shape
         summaries = self.summary_norm(self.window_summaries(hidden_states, grid_size))
         num_windows = summaries.shape[1]
-        query = self.query(hidden_states).view(batch_size, num_tokens, self.num_heads, self.head_size).transpose(1, 2)
+        query = (
+            self.query(hidden_states)
+            .view(batch_size, num_tokens, self.num_heads, self.head_size)
+            .transpose(1, 2)
+        )
         key_value = self.key_value(summaries).view(batch_size, num_windows, 2, self.num_heads, self.head_size)
         key, value = key_value.permute(2, 0, 3, 1, 4).unbind(0)
 
@@ -485,9 +497,23 @@ class LogoFormerEmbeddings(nn.Module):
         # features: (B*T, C_stem, h, w) -> tokens (B, T*h*w, C) in (t, h, w) order
         features = self.projection(features)
         hidden_size = features.shape[1]
-        tokens = features.flatten(2).transpose(1, 2).reshape(batch_size, -1, features.shape[2] * features.shape[3], hidden_size)
+        tokens = (
+            features.flatten(2)
+            .transpose(1, 2)
+            .reshape(batch_size, -1, features.shape[2] * features.shape[3], hidden_size)
+        )
         tokens = tokens + self.spatial_position_embeddings + self.temporal_position_embeddings
         return tokens.flatten(1, 2)
+
+
+# Written into `config.auto_map` on save once the classes are registered for the Auto classes (see
+# `save_pretrained`), so that a checkpoint loaded as remote code answers AutoConfig, AutoModel and
+# AutoModelForVideoClassification.
+REMOTE_CODE_AUTO_MAP = {
+    "AutoConfig": "configuration_logo_former.LogoFormerConfig",
+    "AutoModel": "modeling_logo_former.LogoFormerModel",
+    "AutoModelForVideoClassification": "modeling_logo_former.LogoFormerForVideoClassification",
+}
 
 
 class LogoFormerPreTrainedModel(PreTrainedModel):
@@ -508,6 +534,13 @@ class LogoFormerPreTrainedModel(PreTrainedModel):
         "attentions": OutputRecorder(LogoFormerLocalAttention, index=1),
         "cross_attentions": OutputRecorder(LogoFormerGlobalAttention, index=1),
     }
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # transformers writes only the saved class into `auto_map`; a checkpoint used as remote code should
+        # answer every Auto class, the backbone included.
+        if self._auto_class is not None:
+            self.config.auto_map = {**REMOTE_CODE_AUTO_MAP, **(getattr(self.config, "auto_map", None) or {})}
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
@@ -557,10 +590,14 @@ class LogoFormerModel(LogoFormerPreTrainedModel):
         expected = self.stem.state_dict()
         missing = sorted(set(expected) - set(converted))
         if missing:
-            raise ValueError(f"The ResNet-18 state dict lacks stem tensors (LogoFormer names): {missing[:8]}.")
+            raise ValueError(
+                f"The ResNet-18 state dict lacks stem tensors (LogoFormer names): {missing[:8]}."
+            )
         extra = sorted(set(converted) - set(expected))
         if extra:
-            raise ValueError(f"The ResNet-18 state dict has tensors the stem does not have (LogoFormer names): {extra[:8]}.")
+            raise ValueError(
+                f"The ResNet-18 state dict has tensors the stem does not have (LogoFormer names): {extra[:8]}."
+            )
         wrong = [
             f"{name}: {tuple(converted[name].shape)} vs {tuple(tensor.shape)}"
             for name, tensor in expected.items()
@@ -579,7 +616,9 @@ class LogoFormerModel(LogoFormerPreTrainedModel):
         expected = (config.num_frames, config.num_channels, config.image_size, config.image_size)
         expected_text = f"(batch_size, {', '.join(map(str, expected))})"
         if not isinstance(pixel_values, torch.Tensor):
-            raise ValueError(f"`pixel_values` must be a torch.Tensor of shape {expected_text}, got {type(pixel_values)}.")
+            raise ValueError(
+                f"`pixel_values` must be a torch.Tensor of shape {expected_text}, got {type(pixel_values)}."
+            )
         if not pixel_values.is_floating_point():
             raise ValueError(
                 f"`pixel_values` must be a floating-point tensor with values in [0, 1], got dtype {pixel_values.dtype}; "
@@ -604,7 +643,9 @@ class LogoFormerModel(LogoFormerPreTrainedModel):
         hidden_states = self.embeddings(features, batch_size)
         hidden_states = self.encoder(hidden_states, grid_size, **kwargs)
         last_hidden_state = self.layernorm(hidden_states)
-        return LogoFormerModelOutput(last_hidden_state=last_hidden_state, pooler_output=last_hidden_state.mean(dim=1))
+        return LogoFormerModelOutput(
+            last_hidden_state=last_hidden_state, pooler_output=last_hidden_state.mean(dim=1)
+        )
 
 
 class LogoFormerForVideoClassification(LogoFormerPreTrainedModel):
