@@ -1,10 +1,13 @@
-"""Model code of `dfer`. Importing this package registers every model with the transformers Auto classes, so
-that `AutoConfig`, `AutoModel`, `AutoModelForVideoClassification` and `pipeline("video-classification")` find
-them by `model_type`."""
+"""Model code of `dfer`. Importing this package registers every model, and the video processor, with the
+transformers Auto classes, so that `AutoConfig`, `AutoModel`, `AutoModelForVideoClassification`,
+`AutoVideoProcessor` and `pipeline("video-classification")` find them by `model_type`."""
 
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
 
+from dfer.processing.video_processing_dfer import register_video_processor
+
 from .gca_resnet import GcaResNetConfig, GcaResNetForVideoClassification, GcaResNetModel
+from .logo_former import LogoFormerConfig, LogoFormerForVideoClassification, LogoFormerModel
 
 
 def _register(config_class, model_class, classification_class) -> None:
@@ -18,5 +21,14 @@ def _register(config_class, model_class, classification_class) -> None:
 
 
 _register(GcaResNetConfig, GcaResNetModel, GcaResNetForVideoClassification)
+_register(LogoFormerConfig, LogoFormerModel, LogoFormerForVideoClassification)
+register_video_processor(GcaResNetConfig, LogoFormerConfig)
 
-__all__ = ["GcaResNetConfig", "GcaResNetForVideoClassification", "GcaResNetModel"]
+__all__ = [
+    "GcaResNetConfig",
+    "GcaResNetForVideoClassification",
+    "GcaResNetModel",
+    "LogoFormerConfig",
+    "LogoFormerForVideoClassification",
+    "LogoFormerModel",
+]

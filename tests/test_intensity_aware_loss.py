@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -56,7 +58,8 @@ def test_released_objective_combines_the_terms():
     logits, labels = random_batch(seed=3)
     aux2, _ = random_batch(seed=4)
     aux3, _ = random_batch(seed=5)
-    result = IntensityAwareObjective()(logits, labels, (aux2, aux3))
+    outputs = SimpleNamespace(logits=logits, auxiliary_logits=(aux2, aux3))
+    result = IntensityAwareObjective()(outputs, labels)
     expected = (
         F.cross_entropy(logits, labels)
         + 0.1 * intensity_aware_loss(logits, labels)
@@ -71,13 +74,13 @@ def test_released_objective_combines_the_terms():
         + 2.0 * intensity_aware_loss(logits, labels)
         + 0.3 * F.cross_entropy(aux3, labels)
     )
-    torch.testing.assert_close(weighted(logits, labels, (aux2, aux3)).loss, expected)
+    torch.testing.assert_close(weighted(outputs, labels).loss, expected)
 
 
 def test_weight_for_a_missing_auxiliary_head_is_an_error():
     logits, labels = random_batch()
     with pytest.raises(ValueError, match="auxiliary logits"):
-        IntensityAwareObjective(auxiliary_weights=(0.05, 0.1))(logits, labels, (logits,))
+        IntensityAwareObjective(auxiliary_weights=(0.05, 0.1))(SimpleNamespace(logits=logits, auxiliary_logits=(logits,)), labels)
 
 
 def test_bad_logits_shape():

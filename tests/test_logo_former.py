@@ -3,16 +3,13 @@ the ResNet-18 stem loader, save/load and remote-code round trips. Tiny configs o
 
 import itertools
 import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 import torch
+from isolated_process import run_without_dfer
 from safetensors.torch import load_file, save_file
 from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
 
 from dfer.modeling.logo_former import (
     LOGO_FORMER_LABELS,
@@ -25,8 +22,6 @@ from dfer.modeling.logo_former.modeling_logo_former import (
     LogoFormerLocalAttention,
     partition_windows,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(**overrides) -> LogoFormerConfig:
@@ -54,7 +49,7 @@ def with_attention(config: LogoFormerConfig, implementation: str) -> LogoFormerC
 
 def window_of_token(grid_size, window_size) -> torch.Tensor:
     """Window id of every token in (t, h, w) order, from coordinates (independent of `partition_windows`)."""
-    counts = [-(-size // window) for size, window in zip(grid_size, window_size)]
+    counts = [-(-size // window) for size, window in zip(grid_size, window_size, strict=True)]
     ids = []
     for t, h, w in itertools.product(*(range(size) for size in grid_size)):
         wt, wh, ww = t // window_size[0], h // window_size[1], w // window_size[2]
@@ -75,7 +70,19 @@ def test_default_config_is_the_spec_reconstruction():
     assert config.window_size == [2, 7, 7]
     assert config.intermediate_size == 4 * config.hidden_size
     assert config.id2label == dict(enumerate(LOGO_FORMER_LABELS))
-    assert (config.attention_probs_dropout_prob, config.hidden_dropout_prob, config.mlp_dropout_prob) == (0.2, 0.2, 0.2)
+    assert config.label2id == {label: index for index, label in enumerate(LOGO_FORMER_LABELS)}
+
+
+def test_config_keeps_given_labels():
+    config = tiny_config(id2label={0: "calm", 1: "excited"})
+    assert config.num_labels == 2
+    assert config.label2id == {"calm": 0, "excited": 1}
+    assert tiny_config(num_labels=3).num_labels == 3
+    assert (config.attention_probs_dropout_prob, config.hidden_dropout_prob, config.mlp_dropout_prob) == (
+        0.2,
+        0.2,
+        0.2,
+    )
     assert config.drop_path_rate == 0.1
 
 
@@ -150,7 +157,9 @@ def test_global_attention_sees_every_window_from_every_token(implementation):
             perturbed = hidden_states.clone()
             perturbed[:, windows == window] += torch.randn_like(perturbed[:, windows == window])
             output, _ = attention(perturbed, grid_size)
-            assert (output - reference).abs().amax(dim=-1).min() > 1e-5, f"window {int(window)} unseen by some token"
+            assert (output - reference).abs().amax(dim=-1).min() > 1e-5, (
+                f"window {int(window)} unseen by some token"
+            )
 
 
 def test_window_summary_is_a_depthwise_conv3d_over_the_zero_padded_grid():
@@ -259,7 +268,9 @@ def test_bad_pixel_values_raise_with_the_expected_shape():
 
 def test_gradient_checkpointing_gives_the_same_gradients():
     torch.manual_seed(6)
-    config = tiny_config(attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0, mlp_dropout_prob=0.0, drop_path_rate=0.0)
+    config = tiny_config(
+        attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0, mlp_dropout_prob=0.0, drop_path_rate=0.0
+    )
     model = LogoFormerForVideoClassification(config).train()
     pixel_values, labels = torch.rand(2, 5, 3, 32, 32), torch.tensor([1, 4])
 
@@ -294,7 +305,9 @@ def torchvision_resnet18_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     state = {}
 
     def conv(name, out_channels, in_channels, kernel):
-        state[name + ".weight"] = torch.randn(out_channels, in_channels, kernel, kernel, generator=generator) * 0.1
+        state[name + ".weight"] = (
+            torch.randn(out_channels, in_channels, kernel, kernel, generator=generator) * 0.1
+        )
 
     def bn(name, channels):
         state[name + ".weight"] = 1 + 0.1 * torch.randn(channels, generator=generator)
@@ -328,7 +341,11 @@ def torchvision_resnet18_to_layer3(state: dict[str, torch.Tensor], frames: torch
 
     def bn(x, name):
         return functional.batch_norm(
-            x, state[name + ".running_mean"], state[name + ".running_var"], state[name + ".weight"], state[name + ".bias"]
+            x,
+            state[name + ".running_mean"],
+            state[name + ".running_var"],
+            state[name + ".weight"],
+            state[name + ".bias"],
         )
 
     x = functional.relu(bn(functional.conv2d(frames, state["conv1.weight"], stride=2, padding=3), "bn1"))
@@ -339,15 +356,25 @@ def torchvision_resnet18_to_layer3(state: dict[str, torch.Tensor], frames: torch
             stride = 2 if stage > 1 and block == 0 else 1
             identity = x
             if prefix + ".downsample.0.weight" in state:
-                identity = bn(functional.conv2d(x, state[prefix + ".downsample.0.weight"], stride=stride), prefix + ".downsample.1")
-            out = functional.relu(bn(functional.conv2d(x, state[prefix + ".conv1.weight"], stride=stride, padding=1), prefix + ".bn1"))
+                identity = bn(
+                    functional.conv2d(x, state[prefix + ".downsample.0.weight"], stride=stride),
+                    prefix + ".downsample.1",
+                )
+            out = functional.relu(
+                bn(
+                    functional.conv2d(x, state[prefix + ".conv1.weight"], stride=stride, padding=1),
+                    prefix + ".bn1",
+                )
+            )
             out = bn(functional.conv2d(out, state[prefix + ".conv2.weight"], padding=1), prefix + ".bn2")
             x = functional.relu(out + identity)
     return x
 
 
 def resnet18_stem_config() -> LogoFormerConfig:
-    return tiny_config(stem_hidden_size=64, stem_stage_hidden_sizes=[64, 128, 256], stem_stage_depths=[2, 2, 2])
+    return tiny_config(
+        stem_hidden_size=64, stem_stage_hidden_sizes=[64, 128, 256], stem_stage_depths=[2, 2, 2]
+    )
 
 
 def test_resnet18_loader_reproduces_torchvision_layer3_features():
@@ -396,7 +423,9 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_tensors_missing_from_a_checkpoint_are_initialised(tmp_path):
-    model = LogoFormerForVideoClassification(tiny_config(num_frames=32, hidden_size=32, window_size=[2, 2, 2]))
+    model = LogoFormerForVideoClassification(
+        tiny_config(num_frames=32, hidden_size=32, window_size=[2, 2, 2])
+    )
     model.save_pretrained(tmp_path)
     weights = load_file(tmp_path / "model.safetensors")
     missing = [
@@ -404,7 +433,11 @@ def test_tensors_missing_from_a_checkpoint_are_initialised(tmp_path):
         "logo_former.embeddings.temporal_position_embeddings",
         "logo_former.encoder.layers.0.global_attention.summary.weight",
     ]
-    save_file({key: tensor for key, tensor in weights.items() if key not in missing}, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    save_file(
+        {key: tensor for key, tensor in weights.items() if key not in missing},
+        tmp_path / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     loaded = LogoFormerForVideoClassification.from_pretrained(tmp_path)
     embeddings = loaded.logo_former.embeddings
     for table in (embeddings.spatial_position_embeddings, embeddings.temporal_position_embeddings):
@@ -414,76 +447,63 @@ def test_tensors_missing_from_a_checkpoint_are_initialised(tmp_path):
     assert 0.6 * (2 / 8) ** 0.5 < summary.std() < 1.4 * (2 / 8) ** 0.5
 
 
-REMOTE_LOAD_SCRIPT = textwrap.dedent(
-    """
-    import os
-    import sys
+def register_like_the_package() -> None:
+    """What `dfer.modeling` does for every model (repeated here so the test does not depend on that file)."""
+    AutoConfig.register(LogoFormerConfig.model_type, LogoFormerConfig, exist_ok=True)
+    AutoModel.register(LogoFormerConfig, LogoFormerModel, exist_ok=True)
+    AutoModelForVideoClassification.register(
+        LogoFormerConfig, LogoFormerForVideoClassification, exist_ok=True
+    )
+    LogoFormerConfig.register_for_auto_class()
+    LogoFormerModel.register_for_auto_class("AutoModel")
+    LogoFormerForVideoClassification.register_for_auto_class("AutoModelForVideoClassification")
 
-    # The editable install puts a finder for `dfer` on sys.meta_path of every .venv interpreter: remove it.
-    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
-    sys.path_hooks[:] = [h for h in sys.path_hooks if "__editable__" not in getattr(h, "__module__", "")]
-    sys.path[:] = [
-        p for p in sys.path if "__editable__" not in p and p not in ("", ".") and os.path.realpath(p) != {repo!r}
-    ]
-    sys.path_importer_cache.clear()
-    try:
-        import dfer  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        raise SystemExit("dfer is importable: the remote-code test would prove nothing")
 
-    import torch
-    from transformers import AutoModel, AutoModelForVideoClassification
-
-    folder, inputs, outputs = sys.argv[1:4]
-    pixel_values = torch.load(inputs, weights_only=True)
-    classifier = AutoModelForVideoClassification.from_pretrained(folder, trust_remote_code=True).eval()
-    base = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
-    assert type(classifier).__module__.startswith("transformers_modules"), type(classifier).__module__
-    with torch.no_grad():
-        torch.save({{"logits": classifier(pixel_values).logits, "pooled": base(pixel_values).pooler_output}}, outputs)
-    """
-)
+def test_auto_classes_load_a_saved_checkpoint_in_process(tmp_path):
+    register_like_the_package()
+    model = LogoFormerForVideoClassification(tiny_config(id2label={0: "calm", 1: "excited"})).eval()
+    model.save_pretrained(tmp_path)
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
+    assert auto_map["AutoModel"] == "modeling_logo_former.LogoFormerModel"
+    assert (
+        auto_map["AutoModelForVideoClassification"] == "modeling_logo_former.LogoFormerForVideoClassification"
+    )
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), LogoFormerConfig)
+    reloaded = AutoModelForVideoClassification.from_pretrained(tmp_path).eval()
+    assert isinstance(reloaded, LogoFormerForVideoClassification)
+    assert reloaded.config.id2label == {0: "calm", 1: "excited"}
+    assert reloaded.classifier.out_features == 2
+    assert isinstance(AutoModel.from_pretrained(tmp_path), LogoFormerModel)
 
 
 def test_remote_code_round_trip_without_the_package(tmp_path):
     torch.manual_seed(8)
-    LogoFormerConfig.register_for_auto_class()
-    LogoFormerModel.register_for_auto_class("AutoModel")
-    LogoFormerForVideoClassification.register_for_auto_class("AutoModelForVideoClassification")
+    register_like_the_package()
     model = LogoFormerForVideoClassification(tiny_config()).eval()
-    model.config.auto_map = {
-        "AutoConfig": "configuration_logo_former.LogoFormerConfig",
-        "AutoModel": "modeling_logo_former.LogoFormerModel",
-        "AutoModelForVideoClassification": "modeling_logo_former.LogoFormerForVideoClassification",
-    }
     folder = tmp_path / "checkpoint"
     model.save_pretrained(folder)
-    assert (folder / "modeling_logo_former.py").exists() and (folder / "configuration_logo_former.py").exists()
+    assert (folder / "modeling_logo_former.py").is_file()
+    assert (folder / "configuration_logo_former.py").is_file()
     assert "AutoModel" in json.loads((folder / "config.json").read_text())["auto_map"]
 
     pixel_values = torch.rand(2, 5, 3, 32, 32)
     torch.save(pixel_values, tmp_path / "inputs.pt")
-    script = tmp_path / "load_remote.py"
-    script.write_text(REMOTE_LOAD_SCRIPT.format(repo=str(REPO_ROOT)))
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_HOME": str(tmp_path / "hf_home"),
-        "HF_MODULES_CACHE": str(tmp_path / "hf_modules"),
-        "PYTHONPATH": "",
-    }
-    result = subprocess.run(
-        [sys.executable, str(script), str(folder), str(tmp_path / "inputs.pt"), str(tmp_path / "outputs.pt")],
+    run_without_dfer(
+        f"""
+        import torch
+        from transformers import AutoModel, AutoModelForVideoClassification
+
+        pixel_values = torch.load({str(tmp_path / "inputs.pt")!r}, weights_only=True)
+        classifier = AutoModelForVideoClassification.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()
+        base = AutoModel.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()
+        assert type(classifier).__module__.startswith("transformers_modules"), type(classifier).__module__
+        assert type(base).__name__ == "LogoFormerModel"
+        with torch.no_grad():
+            outputs = {{"logits": classifier(pixel_values).logits, "pooled": base(pixel_values).pooler_output}}
+        torch.save(outputs, {str(tmp_path / "outputs.pt")!r})
+        """,
         cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=240,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     remote = torch.load(tmp_path / "outputs.pt", weights_only=True)
     with torch.no_grad():
         local = model(pixel_values)

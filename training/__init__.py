@@ -1,5 +1,35 @@
 """Training objectives, the Trainer subclass that applies them, and evaluation metrics."""
 
-from .intensity_aware_loss import IntensityAwareObjective, intensity_aware_loss, strongest_rival
+from .compact_loss import COMPACT_LOSS_FILENAME, CompactLoss
+from .intensity_aware_loss import intensity_aware_loss, strongest_rival
+from .metrics import (
+    classification_metrics,
+    confusion_matrix,
+    make_compute_metrics,
+    save_confusion_matrix_figure,
+)
+from .objectives import (
+    OBJECTIVES,
+    CompactObjective,
+    CrossEntropyObjective,
+    IntensityAwareObjective,
+    ObjectiveOutput,
+    build_objective,
+)
 
-__all__ = ["IntensityAwareObjective", "intensity_aware_loss", "strongest_rival"]
+__all__ = [
+    "COMPACT_LOSS_FILENAME",
+    "OBJECTIVES",
+    "CompactLoss",
+    "CompactObjective",
+    "CrossEntropyObjective",
+    "IntensityAwareObjective",
+    "ObjectiveOutput",
+    "build_objective",
+    "classification_metrics",
+    "confusion_matrix",
+    "intensity_aware_loss",
+    "make_compute_metrics",
+    "save_confusion_matrix_figure",
+    "strongest_rival",
+]

@@ -78,12 +78,18 @@ class LogoFormerConfig(PreTrainedConfig):
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
-        if kwargs.get("id2label") is None and kwargs.get("num_labels") is None:
-            kwargs["id2label"] = _default_id2label()
+        # `id2label` is a field of the base config (set before this runs); `num_labels` arrives in kwargs.
+        if self.id2label is None and kwargs.get("num_labels") is None:
+            self.id2label = _default_id2label()
         self.stem_stage_hidden_sizes = list(self.stem_stage_hidden_sizes)
         self.stem_stage_depths = list(self.stem_stage_depths)
         self.window_size = [int(size) for size in self.window_size]
         super().__post_init__(**kwargs)
+        # Keep the reverse map in step with the labels (the base class only builds it from `num_labels`).
+        if self.id2label is not None and (
+            self.label2id is None or set(self.label2id) != set(self.id2label.values())
+        ):
+            self.label2id = {label: index for index, label in self.id2label.items()}
         self.validate_architecture()
 
     def validate_architecture(self):

@@ -1,0 +1,80 @@
+"""Named training recipes: each paper's hyper-parameters as defaults that any command-line flag overrides.
+
+Values follow the official code where it exists (IAL) and the lineage recipe in the spec (LOGO-Former). The
+official IAL script has no epoch limit and keeps the best test-fold epoch; its recipe here trains a stated 100
+epochs and selects honestly (see `model_selection` in the train script).
+"""
+
+RECIPES: dict[str, dict] = {
+    # Li et al., AAAI 2023, official main.py: SGD 1e-3, momentum 0.9, weight decay 0.1 on every parameter,
+    # StepLR(7 epochs, 0.5), batch 40, 16 segments x 1 frame, IAL objective with the released weights.
+    "ial": {
+        "model": "gca_resnet",
+        "objective": "ial",
+        "ial_weight": 0.1,
+        "auxiliary_weights": [0.05, 0.0],
+        "optim": "sgd",
+        "optim_args": "momentum=0.9",
+        "learning_rate": 1e-3,
+        "weight_decay": 0.1,
+        "weight_decay_all_parameters": True,
+        "lr_step_epochs": 7,
+        "lr_step_gamma": 0.5,
+        "num_train_epochs": 100,
+        "per_device_train_batch_size": 40,
+        "sampler": "segment",
+        "num_frames": 16,
+        "image_size": 112,
+        "augmentation": "ial",
+    },
+    # Ma et al., ICASSP 2023 (lineage recipe, spec logo_former.md): SGD 1e-2, momentum 0.9, weight decay 1e-4,
+    # StepLR(40 epochs, 0.1), 100 epochs, batch 32, 8 segments x 2 frames, CE + compact loss.
+    "logo_former": {
+        "model": "logo_former",
+        "objective": "compact",
+        "compact_lambda": 0.01,
+        "compact_delta": 1.0,
+        "centers_learning_rate": 0.5,
+        "optim": "sgd",
+        "optim_args": "momentum=0.9",
+        "learning_rate": 1e-2,
+        "weight_decay": 1e-4,
+        "weight_decay_all_parameters": True,
+        "lr_step_epochs": 40,
+        "lr_step_gamma": 0.1,
+        "num_train_epochs": 100,
+        "per_device_train_batch_size": 32,
+        "sampler": "segment_pairs",
+        "num_frames": 16,
+        "image_size": 112,
+        "augmentation": "logo_former",
+    },
+    # The bundled synthetic sample on a 2-core CPU in minutes: GCA-ResNet + IAL at 64x64 and 8 frames, AdamW with
+    # a cosine schedule (the paper's SGD at 1e-3 needs far more than a few epochs from scratch). A demo and a
+    # smoke test of the whole path, not a paper recipe.
+    "sample": {
+        "model": "gca_resnet",
+        "objective": "ial",
+        "ial_weight": 0.1,
+        "auxiliary_weights": [0.05, 0.0],
+        "optim": "adamw_torch",
+        "learning_rate": 1e-3,
+        "weight_decay": 0.05,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 0.1,
+        "num_train_epochs": 6,
+        "per_device_train_batch_size": 16,
+        "sampler": "segment",
+        "num_frames": 8,
+        "image_size": 64,
+        "augmentation": "ial",
+    },
+}
+
+DEFAULT_RECIPE_FOR_MODEL = {"gca_resnet": "ial", "logo_former": "logo_former"}
+
+
+def recipe_defaults(name: str) -> dict:
+    if name not in RECIPES:
+        raise ValueError(f"Unknown recipe {name!r}; choose one of {', '.join(RECIPES)}.")
+    return dict(RECIPES[name])

@@ -1,0 +1,254 @@
+"""One training run: data -> model -> `DferTrainer` -> final evaluation -> a loadable output folder.
+
+Output folder (what `scripts/push_to_hub.py` publishes):
+    config.json, model.safetensors, remote-code files      the model (loads with or without `dfer`)
+    video_preprocessor_config.json (+ code)                 the video processor, in evaluation mode
+    metrics.json                                            WAR, UAR, per-class accuracy, confusion matrix
+    confusion_matrix.png, run_args.json, runs/ (TensorBoard), checkpoint-*/ (for resuming)
+"""
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from datasets import DatasetDict
+from transformers import AutoConfig, AutoModelForVideoClassification, PreTrainedModel, set_seed
+
+import dfer.modeling  # noqa: F401  (registers the models with the Auto classes)
+from dfer.processing import ClipTransform, DferVideoProcessor, load_dfew, load_ferv39k
+from dfer.processing.dfer_datasets import EMOTION_LABELS
+from dfer.processing.sample_dataset import generate_sample_dataset
+
+from .metrics import (
+    classification_metrics,
+    logits_from_predictions,
+    make_compute_metrics,
+    save_confusion_matrix_figure,
+)
+from .trainer import DferTrainer, DferTrainingArguments
+
+logger = logging.getLogger(__name__)
+
+DATASETS = ("dfew", "ferv39k", "sample")
+MODEL_SELECTIONS = ("last_epoch", "validation", "best_test_epoch")
+METRICS_NAME = "metrics.json"
+RUN_ARGS_NAME = "run_args.json"
+CONFUSION_MATRIX_NAME = "confusion_matrix.png"
+
+
+@dataclass
+class ModelArguments:
+    model: str = field(default="gca_resnet", metadata={"help": "gca_resnet or logo_former"})
+    recipe: str | None = field(
+        default=None, metadata={"help": "named preset: ial, logo_former, sample (default: the model's paper recipe)"}
+    )
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "start from this checkpoint instead of a fresh initialisation"}
+    )
+    num_frames: int = field(default=16, metadata={"help": "frames per clip"})
+    image_size: int = field(default=112, metadata={"help": "frame height and width"})
+    config_overrides: str | None = field(
+        default=None, metadata={"help": "model config values, e.g. 'hidden_dropout_prob=0.1,depths=[1,1,1]' (JSON values)"}
+    )
+
+
+@dataclass
+class DataArguments:
+    dataset: str = field(default="dfew", metadata={"help": "dfew, ferv39k or sample"})
+    data_dir: str = field(default="data", metadata={"help": "dataset root (for sample: where it is generated)"})
+    fold: int = field(default=1, metadata={"help": "DFEW fold 1..5 (and the sample's)"})
+    annotations: str | None = field(
+        default=None, metadata={"help": "folder of list files (path num_frames label) instead of the authors' CSVs"}
+    )
+    clip_folder: str = field(default="clip_224x224", metadata={"help": "DFEW: clip_224x224 or clip_224x224_16f"})
+    sampler: str = field(default="segment", metadata={"help": "segment, segment_pairs or uniform"})
+    augmentation: str = field(default="ial", metadata={"help": "augmentation preset: ial, logo_former, none"})
+    on_problems: str = field(default="raise", metadata={"help": "bad clips: raise (report and stop) or skip"})
+    check_frames: str = field(default="header", metadata={"help": "frame check before training: header, decode, none"})
+    model_selection: str = field(
+        default="last_epoch",
+        metadata={"help": "last_epoch, validation (held out from train) or best_test_epoch (reference-code style)"},
+    )
+    validation_fraction: float = field(default=0.1, metadata={"help": "share of train held out for validation"})
+    sample_clips_per_class: int = field(default=100, metadata={"help": "size of the generated sample dataset"})
+
+
+def load_splits(data_args: DataArguments, processor: DferVideoProcessor) -> DatasetDict:
+    """Checked, undecoded rows of `train` and `test` (plus `validation` when model selection needs it)."""
+    common = dict(on_problems=data_args.on_problems, check_frames=data_args.check_frames, decode=False)
+    if data_args.dataset == "sample":
+        generate_sample_dataset(data_args.data_dir, clips_per_class=data_args.sample_clips_per_class)
+    if data_args.dataset in ("dfew", "sample"):
+        splits = load_dfew(
+            data_args.data_dir,
+            fold=data_args.fold,
+            annotations=data_args.annotations,
+            clip_folder=data_args.clip_folder,
+            video_processor=processor,
+            **common,
+        )
+    elif data_args.dataset == "ferv39k":
+        splits = load_ferv39k(data_args.data_dir, annotations=data_args.annotations, video_processor=processor, **common)
+    else:
+        raise ValueError(f"Unknown dataset {data_args.dataset!r}; choose one of {', '.join(DATASETS)}.")
+    if data_args.model_selection == "validation":
+        carved = splits["train"].train_test_split(
+            test_size=data_args.validation_fraction, stratify_by_column="label", seed=0
+        )
+        splits = DatasetDict(train=carved["train"], validation=carved["test"], test=splits["test"])
+    return splits
+
+
+def with_decoding(splits: DatasetDict, processor: DferVideoProcessor) -> DatasetDict:
+    """Lazy decoding: random sampling + augmentation for `train`, deterministic for the others."""
+    return DatasetDict(
+        {name: split.with_transform(ClipTransform(processor, training=name == "train")) for name, split in splits.items()}
+    )
+
+
+def parse_overrides(text: str | None) -> dict:
+    if not text:
+        return {}
+    overrides = {}
+    for item in _split_top_level(text):
+        key, _, value = item.partition("=")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    return overrides
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets: 'a=1,b=[1,2]' -> ['a=1', 'b=[1,2]']."""
+    items, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "[{"
+        depth -= char in "]}"
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    return [item for item in items + [current] if item.strip()]
+
+
+def build_model(model_args: ModelArguments, label_names: list[str]) -> PreTrainedModel:
+    labels = dict(id2label=dict(enumerate(label_names)), label2id={name: i for i, name in enumerate(label_names)})
+    overrides = parse_overrides(model_args.config_overrides)
+    if model_args.model_name_or_path:
+        return AutoModelForVideoClassification.from_pretrained(model_args.model_name_or_path, **labels, **overrides)
+    config = AutoConfig.for_model(
+        model_args.model, num_frames=model_args.num_frames, image_size=model_args.image_size, **labels, **overrides
+    )
+    return AutoModelForVideoClassification.from_config(config)
+
+
+def build_processor(model_args: ModelArguments, data_args: DataArguments) -> DferVideoProcessor:
+    augmentation = None if data_args.augmentation == "none" else data_args.augmentation
+    return DferVideoProcessor(
+        num_frames=model_args.num_frames,
+        sampler=data_args.sampler,
+        size={"height": model_args.image_size, "width": model_args.image_size},
+        augmentation=augmentation or "ial",
+        do_augment=augmentation is not None,
+    )
+
+
+def configure_model_selection(data_args: DataArguments, training_args: DferTrainingArguments) -> str | None:
+    """Point the Trainer's best-model machinery at the split the selection rule allows; return that split."""
+    if data_args.model_selection not in MODEL_SELECTIONS:
+        raise ValueError(f"`model_selection` must be one of {', '.join(MODEL_SELECTIONS)}.")
+    if data_args.model_selection == "last_epoch":
+        return None
+    training_args.eval_strategy = training_args.save_strategy = "epoch"
+    training_args.load_best_model_at_end = True
+    training_args.metric_for_best_model = "uar"
+    training_args.greater_is_better = True
+    return "validation" if data_args.model_selection == "validation" else "test"
+
+
+def train_and_evaluate(
+    model_args: ModelArguments, data_args: DataArguments, training_args: DferTrainingArguments
+) -> dict:
+    """Train, evaluate on the test split and write the output folder; return the metrics record."""
+    set_seed(training_args.seed)
+    training_args.remove_unused_columns = False  # the decoding transform needs the `path` column
+    selection_split = configure_model_selection(data_args, training_args)
+    processor = build_processor(model_args, data_args)
+    splits = with_decoding(load_splits(data_args, processor), processor)
+    label_names = list(EMOTION_LABELS)
+    model = build_model(model_args, label_names)
+
+    trainer = DferTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=splits["train"],
+        eval_dataset=splits[selection_split] if selection_split else None,
+        compute_metrics=make_compute_metrics(label_names),
+    )
+    resume = training_args.resume_from_checkpoint
+    if resume == "last":
+        resume = True  # the Trainer picks the newest checkpoint-* in output_dir
+    train_result = trainer.train(resume_from_checkpoint=resume)
+
+    prediction = trainer.predict(splits["test"], metric_key_prefix="test")
+    predictions = logits_from_predictions(prediction.predictions).argmax(axis=-1)
+    metrics = classification_metrics(predictions, prediction.label_ids, label_names)
+    record = {
+        "model_type": model.config.model_type,
+        "objective": training_args.objective,
+        "dataset": data_args.dataset,
+        "fold": data_args.fold if data_args.dataset in ("dfew", "sample") else None,
+        "eval_split": "test",
+        "model_selection": data_args.model_selection,
+        "labels": label_names,
+        "metrics": metrics,
+        "train_runtime_s": round(train_result.metrics.get("train_runtime", float("nan")), 1),
+        "train_samples_per_second": train_result.metrics.get("train_samples_per_second"),
+        "test_runtime_s": round(prediction.metrics.get("test_runtime", float("nan")), 1),
+    }
+    if trainer.is_world_process_zero():
+        write_outputs(trainer, processor, record, model_args, data_args, training_args)
+    return record
+
+
+def write_outputs(trainer, processor, record, model_args, data_args, training_args) -> None:
+    output_dir = Path(training_args.output_dir)
+    trainer.save_model(str(output_dir))
+    processor.save_pretrained(str(output_dir))
+    (output_dir / METRICS_NAME).write_text(json.dumps(record, indent=2) + "\n")
+    run_args = {**asdict(model_args), **asdict(data_args), **_training_args_dict(training_args)}
+    (output_dir / RUN_ARGS_NAME).write_text(json.dumps(run_args, indent=2, default=str) + "\n")
+    title = f"{record['model_type']} on {record['dataset']}" + (f" fold {record['fold']}" if record["fold"] else "")
+    save_confusion_matrix_figure(
+        np.array(record["metrics"]["confusion_matrix"]),
+        record["labels"],
+        output_dir / CONFUSION_MATRIX_NAME,
+        title=f"{title} ({record['model_selection'].replace('_', ' ')})",
+    )
+
+
+def _training_args_dict(training_args: DferTrainingArguments) -> dict:
+    values = training_args.to_dict()
+    # Machine-specific or secret values do not belong in a published recipe.
+    for key in ("hub_token", "output_dir", "push_to_hub_token", "logging_dir"):
+        values.pop(key, None)
+    return values
+
+
+def summary_line(record: dict) -> str:
+    metrics = record["metrics"]
+    return f"UAR {metrics['uar']:.4f}  WAR {metrics['war']:.4f}  ({metrics['num_clips']} test clips)"
+
+
+__all__ = [
+    "DataArguments",
+    "ModelArguments",
+    "build_model",
+    "build_processor",
+    "load_splits",
+    "train_and_evaluate",
+]
