@@ -59,7 +59,9 @@ class AugmentationRecipe:
             return cls()
         if isinstance(value, str):
             if value not in AUGMENTATION_PRESETS:
-                raise ValueError(f"Unknown augmentation preset {value!r}; choose one of {list(AUGMENTATION_PRESETS)}.")
+                raise ValueError(
+                    f"Unknown augmentation preset {value!r}; choose one of {list(AUGMENTATION_PRESETS)}."
+                )
             value = AUGMENTATION_PRESETS[value]
         known = {field.name for field in fields(cls)}
         unknown = set(value) - known
@@ -95,8 +97,16 @@ def sample_clip_augmentation(
     """Draw crop box, flip, brightness and angle for a clip whose frames are `height` x `width`."""
     top, left, crop_height, crop_width = sample_crop_box(height, width, recipe, generator)
     flip = torch.rand((), generator=generator).item() < recipe.flip_probability
-    brightness = _uniform(max(0.0, 1 - recipe.brightness), 1 + recipe.brightness, generator) if recipe.brightness else 1.0
-    angle = _uniform(-recipe.rotation_degrees, recipe.rotation_degrees, generator) if recipe.rotation_degrees else 0.0
+    brightness = (
+        _uniform(max(0.0, 1 - recipe.brightness), 1 + recipe.brightness, generator)
+        if recipe.brightness
+        else 1.0
+    )
+    angle = (
+        _uniform(-recipe.rotation_degrees, recipe.rotation_degrees, generator)
+        if recipe.rotation_degrees
+        else 0.0
+    )
     return ClipAugmentation(top, left, crop_height, crop_width, flip, brightness, angle)
 
 
@@ -120,7 +130,10 @@ def sample_crop_box(
             ratio = _uniform(low_ratio, high_ratio, generator)
         crop_width = round(math.sqrt(target_area * ratio))
         crop_height = round(math.sqrt(target_area / ratio))
-        if recipe.crop_swap_probability and torch.rand((), generator=generator).item() < recipe.crop_swap_probability:
+        if (
+            recipe.crop_swap_probability
+            and torch.rand((), generator=generator).item() < recipe.crop_swap_probability
+        ):
             crop_width, crop_height = crop_height, crop_width
         if 0 < crop_width <= width and 0 < crop_height <= height:
             top = torch.randint(height - crop_height + 1, (), generator=generator).item()
@@ -167,7 +180,7 @@ def rotate_clip(frames: torch.Tensor, degrees: float) -> torch.Tensor:
     height, width = frames.shape[-2:]
     # affine_grid works in normalised coordinates, where x and y have different pixel scales on non-square frames.
     theta = torch.tensor(
-        [[cos, sin * height / width, 0.0], [-sin * width / height, cos, 0.0]], dtype=frames.dtype
+        [[cos, -sin * height / width, 0.0], [sin * width / height, cos, 0.0]], dtype=frames.dtype
     ).expand(frames.shape[0], 2, 3)
     grid = F.affine_grid(theta, list(frames.shape), align_corners=False)
     return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

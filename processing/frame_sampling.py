@@ -44,7 +44,9 @@ def sample_frame_indices(
             f"The {sampler!r} sampler takes {frames_per_segment} frames per segment, so `num_frames` must be a "
             f"multiple of {frames_per_segment}; got {num_frames}."
         )
-    return segment_indices(num_available, num_frames // frames_per_segment, frames_per_segment, training, generator)
+    return segment_indices(
+        num_available, num_frames // frames_per_segment, frames_per_segment, training, generator
+    )
 
 
 def spread_indices(num_available: int, num_frames: int) -> list[int]:

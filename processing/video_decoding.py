@@ -27,7 +27,9 @@ _DIGIT_RUNS = re.compile(r"(\d+)")
 
 def natural_sort_key(name: str) -> list:
     """Sort key that orders digit runs by value: `2.jpg` before `10.jpg`, `img_9` before `img_10`."""
-    return [(0, int(part), part) if part.isdigit() else (1, 0, part.lower()) for part in _DIGIT_RUNS.split(name)]
+    return [
+        (0, int(part), part) if part.isdigit() else (1, 0, part.lower()) for part in _DIGIT_RUNS.split(name)
+    ]
 
 
 def list_frame_files(folder: str | os.PathLike) -> list[str]:
@@ -91,7 +93,9 @@ class FrameFolderVideo:
         for index in indices:
             if index not in cache:
                 size = output_size if output_size is not None else (frames[0].shape[:2] if frames else None)
-                cache[index] = read_image_file(self.frame_files[index], size, min_size if size is None else None)
+                cache[index] = read_image_file(
+                    self.frame_files[index], size, min_size if size is None else None
+                )
             frames.append(cache[index])
         return _hwc_to_chw(np.stack(frames))
 
@@ -209,7 +213,9 @@ class EncodedVideo:
         for index in wanted:
             target_time = self._frame_times[index]
             if last_time is not None and target_time <= last_time:
-                by_index[index] = last_array  # passed already (a frame FFmpeg never output): the next one stands in
+                by_index[index] = (
+                    last_array  # passed already (a frame FFmpeg never output): the next one stands in
+                )
                 continue
             if frames is None or self._keyframe_before(target_time) > last_time:
                 frames = self._seek(container, stream, target_time)
@@ -222,7 +228,9 @@ class EncodedVideo:
                 frame, _ = self._decode_until(frames, target_time)
             if frame is None:
                 if last_array is None:
-                    raise ValueError(f"Video {self.path} yielded no decodable frame at or after index {index}.")
+                    raise ValueError(
+                        f"Video {self.path} yielded no decodable frame at or after index {index}."
+                    )
                 frames = None  # the decoder is exhausted; the last decoded frame stands in
             else:
                 last_time, last_array = frame.pts, self._convert(frame, output_size, min_size)
@@ -284,7 +292,9 @@ class ArrayVideo:
                 f"A video array must be (T, H, W, C), (T, C, H, W) or (T, H, W); got shape {tuple(frames.shape)}."
             )
         if frames.shape[1] not in (1, 2, 3, 4):
-            raise ValueError(f"Cannot find the colour channels of a video array of shape {tuple(video.shape)}.")
+            raise ValueError(
+                f"Cannot find the colour channels of a video array of shape {tuple(video.shape)}."
+            )
         if frames.shape[0] == 0:
             raise ValueError("The video array has no frames.")
         self.frames = frames
@@ -302,7 +312,9 @@ def _is_channels_last(shape, channel_layout: str | None) -> bool:
     if channel_layout is not None:
         layout = str(getattr(channel_layout, "value", channel_layout))
         if layout not in ("channels_last", "channels_first"):
-            raise ValueError(f"Unknown channel layout {channel_layout!r}; use 'channels_last' or 'channels_first'.")
+            raise ValueError(
+                f"Unknown channel layout {channel_layout!r}; use 'channels_last' or 'channels_first'."
+            )
         return layout == "channels_last"
     # Channels-last (numpy, PyAV, PIL) wins when both readings are possible.
     return shape[-1] in (1, 2, 3, 4) or shape[1] not in (1, 2, 3, 4)

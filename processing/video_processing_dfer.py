@@ -18,7 +18,12 @@ from transformers.image_processing_utils import BatchFeature
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import VideoProcessorMixin
 
-from .clip_transforms import AugmentationRecipe, apply_clip_augmentation, resize_clip, sample_clip_augmentation
+from .clip_transforms import (
+    AugmentationRecipe,
+    apply_clip_augmentation,
+    resize_clip,
+    sample_clip_augmentation,
+)
 from .frame_sampling import SAMPLERS, sample_frame_indices
 from .video_decoding import open_video
 
@@ -93,8 +98,8 @@ class DferVideoProcessor(VideoProcessorMixin):
             default = getattr(type(self), name, None)
             if name in _SERIALISED_DEFAULTS or default is not None:
                 kwargs[name] = _jsonable(default)
-        if kwargs.get("augmentation") is None:
-            kwargs["augmentation"] = AugmentationRecipe().to_dict()
+        # Presets are stored resolved, so a saved processor states its exact ranges.
+        kwargs["augmentation"] = AugmentationRecipe.from_value(kwargs.get("augmentation")).to_dict()
         kwargs["size"] = _size_dict(kwargs["size"])
         super().__init__(**kwargs)
         self._check_options(self.__dict__)
