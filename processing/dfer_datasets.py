@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from tqdm.auto import tqdm
 
 from .video_decoding import list_frame_files, open_video
 from .video_processing_dfer import DferVideoProcessor
@@ -246,6 +247,7 @@ def check_split(
     check_frames: str = "header",
     check_listed_counts: bool = True,
     num_workers: int = 8,
+    desc: str = "clips",
 ) -> list[dict]:
     """Rows (path, clip_id, num_frames, label) of the clips without problems; the others' problems are added.
     Clips whose label was already rejected while reading the file are inspected too, but never kept."""
@@ -257,8 +259,10 @@ def check_split(
             problems.append(ClipProblem("duplicate clip", clip_id, f"listed {count} times", "split"))
     # Folder listings and header reads wait on the file system: threads overlap them.
     with ThreadPoolExecutor(max_workers=num_workers) as pool:
+        checks = pool.map(lambda entry: _inspect_clip(entry, root, check_frames, check_listed_counts), entries)
+        # A full DFEW check reads ~12k folders: show progress, but stay quiet for small splits (tests, samples).
         inspected = list(
-            pool.map(lambda entry: _inspect_clip(entry, root, check_frames, check_listed_counts), entries)
+            tqdm(checks, total=len(entries), desc=f"Checking {desc}", unit="clip", disable=len(entries) < 2000)
         )
     rows = []
     for entry, (folder, num_frames, clip_problems) in zip(entries, inspected, strict=True):
@@ -352,7 +356,9 @@ def build_dataset_dict(
         raise ValueError(f"`on_problems` must be 'raise' or 'skip', got {on_problems!r}.")
     rows_by_split, total = {}, 0
     for split, entries in splits.items():
-        rows_by_split[split] = check_split(entries, root, problems, check_frames, check_listed_counts)
+        rows_by_split[split] = check_split(
+            entries, root, problems, check_frames, check_listed_counts, desc=f"{name} {split}"
+        )
         total += len(entries)
     _resolve_problems(problems, name, total, on_problems, fix_hint)
     video_processor = video_processor or DferVideoProcessor()

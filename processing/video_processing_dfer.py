@@ -24,6 +24,7 @@ from .clip_transforms import (
     resize_clip,
     sample_clip_augmentation,
 )
+from .face_crop import crop_clip_faces
 from .frame_sampling import SAMPLERS, sample_frame_indices
 from .video_decoding import open_video
 
@@ -37,6 +38,8 @@ class DferVideoProcessorKwargs(VideosKwargs, total=False):
     do_augment (`bool`): apply `augmentation` when `training` is True.
     augmentation (`dict | str`): a preset name ("ial", "logo_former") or a dict of `AugmentationRecipe` fields.
     seed (`int`): makes a training call reproducible.
+    face_crop (`bool`): detect the main face in the sampled frames and crop it (square, with a margin) before
+        resizing; for ordinary videos rather than face crops. Needs OpenCV (`opencv-python-headless<5`).
     """
 
     sampler: str | None
@@ -44,6 +47,7 @@ class DferVideoProcessorKwargs(VideosKwargs, total=False):
     do_augment: bool | None
     augmentation: dict | str | None
     seed: int | None
+    face_crop: bool | None
 
 
 class DferVideoProcessor(VideoProcessorMixin):
@@ -70,6 +74,9 @@ class DferVideoProcessor(VideoProcessorMixin):
         do_normalize (`bool`, defaults to False), image_mean, image_std: the published recipes do not normalise.
         do_sample_frames (`bool`, defaults to True): False keeps every frame (array inputs and short clips only;
             a long video then needs memory for all its frames).
+        face_crop (`bool`, defaults to False): find the main face in the sampled frames (OpenCV Haar cascade,
+            boxes tracked and smoothed over the clip) and crop it square before resizing; raises
+            `NoFaceFoundError` (a `ValueError`) when no sampled frame shows a face.
     """
 
     valid_kwargs = DferVideoProcessorKwargs
@@ -81,6 +88,7 @@ class DferVideoProcessor(VideoProcessorMixin):
     do_augment = True
     augmentation = None
     seed = None
+    face_crop = False
     do_sample_frames = True
     do_convert_rgb = True
     do_resize = True
@@ -153,7 +161,17 @@ class DferVideoProcessor(VideoProcessorMixin):
             indices = list(range(source.num_frames))
         augment = training and options["do_augment"]
         target = (options["size"]["height"], options["size"]["width"]) if options["do_resize"] else None
-        if augment:
+        if options.get("face_crop"):
+            # Face crops always get a fixed size (twice the output when augmentation crops them further).
+            size = (options["size"]["height"], options["size"]["width"])
+            frames = source.read(indices, min_size=(FACE_SEARCH_MIN_SIDE, FACE_SEARCH_MIN_SIDE))
+            frames = crop_clip_faces(
+                frames,
+                indices,
+                (2 * size[0], 2 * size[1]) if augment else size,
+                name=getattr(source, "path", "the video"),
+            ).crops
+        elif augment:
             # Crops are drawn on frames kept at twice the output size, so the crop still has detail to resize.
             frames = source.read(indices, min_size=None if target is None else (2 * target[0], 2 * target[1]))
         else:
@@ -201,6 +219,10 @@ class DferVideoProcessor(VideoProcessorMixin):
         output["seed"] = None
         return output
 
+
+# Frames searched for faces are decoded with their shorter side shrunk to this (never enlarged): enough detail for
+# a face crop, bounded memory for 4K input.
+FACE_SEARCH_MIN_SIDE = 720
 
 # Standard video-processor options that this processor does not implement; passing them raises.
 _UNSUPPORTED_OPTIONS = ("fps", "do_center_crop", "crop_size", "do_pad", "video_metadata", "return_metadata")

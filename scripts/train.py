@@ -3,8 +3,8 @@
     accelerate launch scripts/train.py --model gca_resnet --dataset dfew --data_dir DFEW --fold 1 --output_dir out
     python scripts/train.py --dataset sample --data_dir data/sample --output_dir outputs/sample
 
-A recipe (--recipe ial | logo_former | sample; default: the model's paper recipe, or `sample` for the sample
-dataset) sets every hyper-parameter; any flag given on the command line overrides it. Resume an interrupted run
+A recipe (--recipe ial | logo_former | sample; default: the model's paper recipe, or `sample` for GCA-ResNet on
+the sample dataset) sets every hyper-parameter; any flag given on the command line overrides it. Resume an interrupted run
 with --resume_from_checkpoint last (or a checkpoint folder).
 """
 
@@ -14,7 +14,7 @@ import sys
 
 from transformers import HfArgumentParser
 
-from dfer.training.recipes import DEFAULT_RECIPE_FOR_MODEL, recipe_defaults
+from dfer.training.recipes import default_recipe, recipe_defaults
 from dfer.training.run import DataArguments, ModelArguments, summary_line, train_and_evaluate
 from dfer.training.trainer import DferTrainingArguments
 
@@ -35,17 +35,21 @@ def choose_recipe(argv: list[str]) -> str:
     probe.add_argument("--model", default="gca_resnet")
     probe.add_argument("--dataset", default="dfew")
     known, _ = probe.parse_known_args(argv)
-    if known.recipe:
-        return known.recipe
-    return "sample" if known.dataset == "sample" else DEFAULT_RECIPE_FOR_MODEL.get(known.model, "ial")
+    return known.recipe or default_recipe(known.model, known.dataset)
+
+
+def build_parser(argv: list[str]) -> HfArgumentParser:
+    """The argument parser with the chosen recipe's values as defaults."""
+    recipe = choose_recipe(argv)
+    parser = HfArgumentParser((ModelArguments, DataArguments, DferTrainingArguments), description=__doc__)
+    parser.set_defaults(**SCRIPT_DEFAULTS, **recipe_defaults(recipe), recipe=recipe)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    recipe = choose_recipe(argv)
-    parser = HfArgumentParser((ModelArguments, DataArguments, DferTrainingArguments), description=__doc__)
-    parser.set_defaults(**SCRIPT_DEFAULTS, **recipe_defaults(recipe), recipe=recipe)
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
+    model_args, data_args, training_args = build_parser(argv).parse_args_into_dataclasses(argv)
+    recipe = model_args.recipe
     record = train_and_evaluate(model_args, data_args, training_args)
     print(json.dumps({"per_class_accuracy": record["metrics"]["per_class_accuracy"]}, indent=1))
     print(f"{record['model_type']} ({recipe} recipe) on {record['dataset']}: {summary_line(record)}")

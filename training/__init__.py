@@ -1,6 +1,7 @@
 """Training objectives, the Trainer subclass that applies them, and evaluation metrics."""
 
 from .compact_loss import COMPACT_LOSS_FILENAME, CompactLoss
+from .hub import PublishError, TrainingOutput, build_model_card, push_training_output, read_training_output
 from .intensity_aware_loss import intensity_aware_loss, strongest_rival
 from .metrics import (
     classification_metrics,
@@ -20,6 +21,11 @@ from .objectives import (
 __all__ = [
     "COMPACT_LOSS_FILENAME",
     "OBJECTIVES",
+    "PublishError",
+    "TrainingOutput",
+    "build_model_card",
+    "push_training_output",
+    "read_training_output",
     "CompactLoss",
     "CompactObjective",
     "CrossEntropyObjective",

@@ -71,7 +71,16 @@ RECIPES: dict[str, dict] = {
     },
 }
 
-DEFAULT_RECIPE_FOR_MODEL = {"gca_resnet": "ial", "logo_former": "logo_former"}
+PAPER_RECIPE_OF_MODEL = {"gca_resnet": "ial", "logo_former": "logo_former"}
+
+
+def default_recipe(model: str, dataset: str) -> str:
+    """The model's paper recipe; the quick CPU recipe for GCA-ResNet on the bundled sample."""
+    if model == "gca_resnet" and dataset == "sample":
+        return "sample"
+    if model not in PAPER_RECIPE_OF_MODEL:
+        raise ValueError(f"Unknown model {model!r}; choose one of {', '.join(PAPER_RECIPE_OF_MODEL)}.")
+    return PAPER_RECIPE_OF_MODEL[model]
 
 
 def recipe_defaults(name: str) -> dict:

@@ -194,24 +194,46 @@ def train_and_evaluate(
         resume = True  # the Trainer picks the newest checkpoint-* in output_dir
     train_result = trainer.train(resume_from_checkpoint=resume)
 
-    prediction = trainer.predict(splits["test"], metric_key_prefix="test")
+    record = evaluation_record(trainer, splits["test"], label_names, data_args, training_args.objective)
+    record["model_selection"] = data_args.model_selection
+    record["train_runtime_s"] = round(train_result.metrics.get("train_runtime", float("nan")), 1)
+    record["train_samples_per_second"] = train_result.metrics.get("train_samples_per_second")
+    if trainer.is_world_process_zero():
+        write_outputs(trainer, processor, record, model_args, data_args, training_args)
+    return record
+
+
+def evaluation_record(trainer, dataset, label_names: list[str], data_args: DataArguments, objective: str) -> dict:
+    """Predict `dataset` (gathered across processes) and describe the result as `metrics.json` does."""
+    prediction = trainer.predict(dataset, metric_key_prefix="test")
     predictions = logits_from_predictions(prediction.predictions).argmax(axis=-1)
-    metrics = classification_metrics(predictions, prediction.label_ids, label_names)
-    record = {
-        "model_type": model.config.model_type,
-        "objective": training_args.objective,
+    return {
+        "model_type": trainer.model.config.model_type,
+        "objective": objective,
         "dataset": data_args.dataset,
         "fold": data_args.fold if data_args.dataset in ("dfew", "sample") else None,
         "eval_split": "test",
-        "model_selection": data_args.model_selection,
         "labels": label_names,
-        "metrics": metrics,
-        "train_runtime_s": round(train_result.metrics.get("train_runtime", float("nan")), 1),
-        "train_samples_per_second": train_result.metrics.get("train_samples_per_second"),
+        "metrics": classification_metrics(predictions, prediction.label_ids, label_names),
         "test_runtime_s": round(prediction.metrics.get("test_runtime", float("nan")), 1),
     }
-    if trainer.is_world_process_zero():
-        write_outputs(trainer, processor, record, model_args, data_args, training_args)
+
+
+def evaluate_checkpoint(
+    checkpoint: str, data_args: DataArguments, training_args: DferTrainingArguments, split: str = "test"
+) -> dict:
+    """Evaluate a saved checkpoint (model + processor) on a split, with its own preprocessing."""
+    model = AutoModelForVideoClassification.from_pretrained(checkpoint)
+    processor = DferVideoProcessor.from_pretrained(checkpoint)
+    splits = with_decoding(load_splits(data_args, processor), processor)
+    if split not in splits:
+        raise ValueError(f"No split {split!r}; available: {', '.join(splits)}.")
+    training_args.remove_unused_columns = False
+    trainer = DferTrainer(model=model, args=training_args)
+    label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    record = evaluation_record(trainer, splits[split], label_names, data_args, objective="none")
+    record["eval_split"] = split
+    record["checkpoint"] = str(checkpoint)
     return record
 
 
@@ -221,6 +243,10 @@ def write_outputs(trainer, processor, record, model_args, data_args, training_ar
     processor.save_pretrained(str(output_dir))
     (output_dir / METRICS_NAME).write_text(json.dumps(record, indent=2) + "\n")
     run_args = {**asdict(model_args), **asdict(data_args), **_training_args_dict(training_args)}
+    # The file is published with the model: keep folder names, not this machine's absolute paths.
+    for key in ("data_dir", "annotations", "model_name_or_path"):
+        if run_args.get(key) and Path(run_args[key]).is_absolute():
+            run_args[key] = Path(run_args[key]).name
     (output_dir / RUN_ARGS_NAME).write_text(json.dumps(run_args, indent=2, default=str) + "\n")
     title = f"{record['model_type']} on {record['dataset']}" + (f" fold {record['fold']}" if record["fold"] else "")
     save_confusion_matrix_figure(
@@ -246,6 +272,8 @@ def summary_line(record: dict) -> str:
 
 __all__ = [
     "DataArguments",
+    "evaluate_checkpoint",
+    "evaluation_record",
     "ModelArguments",
     "build_model",
     "build_processor",

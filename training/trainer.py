@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from .objectives import OBJECTIVES, CrossEntropyObjective, ObjectiveOutput, build_objective
 
@@ -45,6 +45,17 @@ class DferTrainingArguments(TrainingArguments):
     )
 
 
+class ZeroObjectiveGradients(TrainerCallback):
+    """The Trainer zeroes only the model's gradients after each optimiser step; an objective with parameters of
+    its own (class centres) would otherwise accumulate gradient across steps."""
+
+    def __init__(self, objective: nn.Module):
+        self.objective = objective
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        self.objective.zero_grad(set_to_none=True)
+
+
 class DferTrainer(Trainer):
     """Trainer whose `compute_loss` applies `objective` (an nn.Module: `forward(outputs, labels)`)."""
 
@@ -53,6 +64,8 @@ class DferTrainer(Trainer):
         if objective is None:
             objective = self._objective_from_args()
         self.objective = objective.to(self.args.device)
+        if any(True for _ in self.objective.parameters()):
+            self.add_callback(ZeroObjectiveGradients(self.objective))
         self._component_sums: dict[str, float] = {}
         self._component_steps = 0
 

@@ -1,0 +1,391 @@
+"""Finding the main face in a video and cutting it out: detection, tracking, box smoothing, square crops.
+
+The models are trained on face crops, so an ordinary video (a talking head, an interview) must be reduced to the
+face first. The steps, each a small function:
+
+1. `HaarFaceDetector.detect`: OpenCV's frontal-face Haar cascade, whose weights ship inside the
+   `opencv-python-headless` 4.x wheel (nothing is downloaded at run time), on a gray frame downscaled to
+   `detect_width` pixels. Detection is the expensive step, so callers run it on a subset of frames (the sampled
+   ones, or every k-th frame) and let tracking fill in the rest.
+2. `link_tracks`: detections of consecutive attempts are chained into tracks by box overlap.
+3. `main_track`: the face that is both large and persistent (highest sum of box sizes) among those present
+   around a frame is the one followed there (`follow_main_face` does 2-4 for a list of frames).
+4. `track_boxes`: its boxes are smoothed over time (Gaussian weights on centre and size, which removes the
+   cascade's jitter) and interpolated to every frame that needs one; frames before the first / after the last
+   detection hold the nearest box. Frames far from any detection of the main face are flagged as "no face".
+5. `crop_square`: a square around the box plus a margin, moved inside the frame when it can be, padded when it
+   cannot, resized to the model's input.
+
+`crop_clip_faces` runs all of it on the few frames of one clip (what `DferVideoProcessor(face_crop=True)` uses);
+`dfer.processing.timeline` runs the same functions over a long video in a streaming pass.
+
+This file is copied next to checkpoints (the video processor imports it), so it imports only numpy and torch at
+module level; OpenCV is imported when a face is actually detected or cropped.
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
+
+
+class NoFaceFoundError(ValueError):
+    """No face was detected anywhere in a video (or clip)."""
+
+
+def import_cv2():
+    """OpenCV, or a clear error saying which package provides it."""
+    try:
+        import cv2
+    except ImportError as error:
+        raise ImportError(
+            "Face detection needs OpenCV with its bundled Haar cascades: pip install 'opencv-python-headless<5' "
+            "(version 5 no longer ships the cascade files)."
+        ) from error
+    return cv2
+
+
+class HaarFaceDetector:
+    """Frontal faces with an OpenCV Haar cascade, on a gray copy of the frame at most `detect_width` wide.
+
+    Args:
+        detect_width: frames wider than this are downscaled before detection (cost grows with pixel count; a face
+            in a 720p talking-head video is still 60+ pixels wide at 320).
+        min_face_fraction: smallest face searched for, as a fraction of the detection image's shorter side.
+        scale_factor, min_neighbors: the cascade's pyramid step and the number of overlapping hits a detection
+            needs (higher = fewer false positives, more misses).
+        cascade: file name inside `cv2.data.haarcascades`, or a path to a cascade XML.
+    """
+
+    def __init__(
+        self,
+        detect_width: int = 320,
+        min_face_fraction: float = 0.12,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        cascade: str = DEFAULT_CASCADE,
+    ):
+        cv2 = import_cv2()
+        path = cascade
+        if "/" not in cascade and "\\" not in cascade:
+            data = getattr(cv2, "data", None)
+            if data is None or not hasattr(data, "haarcascades"):
+                raise ImportError(
+                    "This OpenCV build does not ship Haar cascades (cv2.data.haarcascades is missing); install "
+                    "'opencv-python-headless<5'."
+                )
+            path = data.haarcascades + cascade
+        self.classifier = cv2.CascadeClassifier(path)
+        if self.classifier.empty():
+            raise ValueError(f"Cannot load the Haar cascade {path}.")
+        self.detect_width = int(detect_width)
+        self.min_face_fraction = float(min_face_fraction)
+        self.scale_factor = float(scale_factor)
+        self.min_neighbors = int(min_neighbors)
+
+    def detection_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) of the image the cascade runs on for a frame of this size."""
+        if width <= self.detect_width:
+            return height, width
+        return max(1, round(height * self.detect_width / width)), self.detect_width
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Face boxes (N, 4) float32 as (x0, y0, x1, y1) in `image`'s pixel coordinates, largest first.
+
+        `image` is uint8 RGB (H, W, 3) or gray (H, W); a gray image already at `detection_size` (as a decoder can
+        produce it directly) skips all conversion.
+        """
+        cv2 = import_cv2()
+        image = np.asarray(image)
+        if image.dtype != np.uint8:
+            image = np.clip(image * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+        height, width = gray.shape
+        small_height, small_width = self.detection_size(height, width)
+        if (small_height, small_width) != (height, width):
+            gray = cv2.resize(gray, (small_width, small_height), interpolation=cv2.INTER_AREA)
+        # Lighting varies wildly in user videos; the cascade was trained on normalised patches.
+        gray = cv2.equalizeHist(np.ascontiguousarray(gray))
+        min_side = max(12, round(self.min_face_fraction * min(small_height, small_width)))
+        found = self.classifier.detectMultiScale(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(min_side, min_side)
+        )
+        if len(found) == 0:
+            return np.zeros((0, 4), np.float32)
+        boxes = np.asarray(found, np.float32).reshape(-1, 4)
+        boxes[:, 2:] += boxes[:, :2]  # (x, y, w, h) -> (x0, y0, x1, y1)
+        boxes *= np.float32(width / small_width)
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        return boxes[np.argsort(-areas)]
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Intersection over union of one (x0, y0, x1, y1) box with each of `boxes` (N, 4)."""
+    if len(boxes) == 0:
+        return np.zeros(0, np.float32)
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    intersection = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return intersection / np.maximum(area + areas - intersection, 1e-6)
+
+
+@dataclass
+class FaceTrack:
+    """One face followed over time: the frames where it was detected and its box there (x0, y0, x1, y1)."""
+
+    indices: list[int]
+    boxes: list[np.ndarray]
+
+    @property
+    def score(self) -> float:
+        """Large and persistent: the sum over its detections of the box side."""
+        return float(sum(np.sqrt(max((b[2] - b[0]) * (b[3] - b[1]), 0.0)) for b in self.boxes))
+
+
+def link_tracks(
+    detections: list[tuple[int, np.ndarray]], max_gap: int, min_iou: float = 0.2
+) -> list[FaceTrack]:
+    """Chain per-frame detections [(frame index, boxes (N, 4)), ...] (ascending indices) into tracks.
+
+    A detection continues the track whose last box overlaps it most (IoU >= `min_iou`), provided that track was
+    seen at most `max_gap` frames earlier; every other detection starts a new track. Matching is greedy, best
+    overlap first, one detection per track and frame.
+    """
+    tracks: list[FaceTrack] = []
+    for index, boxes in detections:
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        live = [track for track in tracks if index - track.indices[-1] <= max_gap]
+        pairs = []
+        for track_number, track in enumerate(live):
+            overlaps = box_iou(track.boxes[-1], boxes)
+            pairs.extend(
+                (float(overlap), track_number, box_number)
+                for box_number, overlap in enumerate(overlaps)
+                if overlap >= min_iou
+            )
+        used_tracks, used_boxes = set(), set()
+        for _, track_number, box_number in sorted(pairs, reverse=True):
+            if track_number in used_tracks or box_number in used_boxes:
+                continue
+            used_tracks.add(track_number)
+            used_boxes.add(box_number)
+            live[track_number].indices.append(index)
+            live[track_number].boxes.append(boxes[box_number])
+        for box_number, box in enumerate(boxes):
+            if box_number not in used_boxes:
+                tracks.append(FaceTrack([index], [box]))
+    return tracks
+
+
+def main_track(tracks: list[FaceTrack], at: int | None = None, max_gap: int = 0) -> FaceTrack | None:
+    """The face to follow: the track with the highest score (large and often detected); None without tracks.
+
+    With `at` (a frame index), only the tracks present around that frame compete (first detection - `max_gap`
+    to last detection + `max_gap`), so that a face that left the picture does not win over the one in it now;
+    when none is present, the track whose detections come nearest in time is followed.
+    """
+    if not tracks:
+        return None
+    if at is None:
+        return max(tracks, key=lambda track: track.score)
+    present = [track for track in tracks if track.indices[0] - max_gap <= at <= track.indices[-1] + max_gap]
+    if present:
+        return max(present, key=lambda track: track.score)
+    return min(tracks, key=lambda track: (min(abs(index - at) for index in track.indices), -track.score))
+
+
+def follow_main_face(
+    detections: list[tuple[int, np.ndarray]],
+    query_indices,
+    smoothing: float,
+    max_gap: int,
+    found_within: int = 0,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Boxes (Q, 3) as (centre x, centre y, side) of the main face at each query frame and whether it was
+    detected within `found_within` frames of it (Q,), from the detection attempts [(frame index, boxes (N, 4)),
+    ...]; None when no attempt found a face. The main face is chosen per query frame (`main_track` with `at`);
+    tracks continue over gaps of up to `max_gap` frames."""
+    tracks = link_tracks(detections, max_gap)
+    if not tracks:
+        return None
+    queries = [int(index) for index in query_indices]
+    boxes = np.zeros((len(queries), 3), np.float32)
+    found = np.zeros(len(queries), bool)
+    chosen = [main_track(tracks, at=index, max_gap=max_gap) for index in queries]
+    for track in {id(track): track for track in chosen}.values():
+        positions = [position for position, other in enumerate(chosen) if other is track]
+        track_box, track_found = track_boxes(track, [queries[p] for p in positions], smoothing, found_within)
+        boxes[positions], found[positions] = track_box, track_found
+    return boxes, found
+
+
+def track_boxes(
+    track: FaceTrack, query_indices, smoothing: float, found_within: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smoothed boxes of `track` at `query_indices` as (centre x, centre y, side) float32 (Q, 3), and whether a
+    detection of the track lies within `found_within` frames of each query (bool (Q,); detection every k frames
+    -> k // 2: the nearest attempt found this face).
+
+    The detections' centres and sides are first averaged with Gaussian weights of standard deviation
+    `smoothing` frames (0 = no smoothing), then linearly interpolated to the queries; queries before the first /
+    after the last detection take the nearest one.
+    """
+    indices = np.asarray(track.indices, np.float64)
+    boxes = np.stack(track.boxes).astype(np.float64)
+    centres_sides = np.stack(
+        [
+            (boxes[:, 0] + boxes[:, 2]) / 2,
+            (boxes[:, 1] + boxes[:, 3]) / 2,
+            np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 0, None)),
+        ],
+        axis=1,
+    )
+    if smoothing > 0 and len(indices) > 1:
+        distances = (indices[:, None] - indices[None, :]) / smoothing
+        weights = np.exp(-0.5 * distances**2)
+        centres_sides = weights @ centres_sides / weights.sum(axis=1, keepdims=True)
+    queries = np.asarray(query_indices, np.float64).reshape(-1)
+    result = np.stack([np.interp(queries, indices, centres_sides[:, k]) for k in range(3)], axis=1)
+    nearest = np.abs(queries[:, None] - indices[None, :]).min(axis=1)
+    return result.astype(np.float32), nearest <= found_within
+
+
+def crop_square(frame: np.ndarray, centre_side, margin: float, output_size: tuple[int, int]) -> np.ndarray:
+    """Cut a square of side `side * (1 + 2 * margin)` around (`cx`, `cy`) from uint8 RGB `frame` (H, W, 3) and
+    resize it to `output_size` (height, width).
+
+    The square is shifted to lie inside the frame when it fits (a face at the border keeps its whole crop);
+    when it is larger than the frame, the part outside is filled by repeating the border pixels.
+    """
+    cv2 = import_cv2()
+    height, width = frame.shape[:2]
+    cx, cy, side = (float(value) for value in centre_side)
+    side = max(2, round(side * (1 + 2 * margin)))
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    if side <= width:
+        x0 = min(max(x0, 0), width - side)
+    if side <= height:
+        y0 = min(max(y0, 0), height - side)
+    x1, y1 = x0 + side, y0 + side
+    inside = frame[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)]
+    pads = (max(-y0, 0), max(y1 - height, 0), max(-x0, 0), max(x1 - width, 0))
+    if any(pads):
+        inside = cv2.copyMakeBorder(np.ascontiguousarray(inside), *pads, cv2.BORDER_REPLICATE)
+    out_height, out_width = output_size
+    interpolation = cv2.INTER_AREA if side > max(out_height, out_width) else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(inside), (out_width, out_height), interpolation=interpolation)
+
+
+def centre_square(height: int, width: int) -> np.ndarray:
+    """(centre x, centre y, side) of the largest centred square: the stand-in crop when no face is known."""
+    return np.array([width / 2, height / 2, min(height, width)], np.float32)
+
+
+@dataclass
+class FaceCropOptions:
+    """How faces are found and cropped (shared by the video processor and the `dfer predict` command).
+
+    margin: added on each side of the detected box, as a fraction of its side (Haar boxes are tight around
+        brows-to-mouth; the training crops show the whole face).
+    smoothing_seconds: standard deviation of the Gaussian that smooths boxes over time.
+    max_gap_seconds: the longest gap between two detections of one face that still links them into one track
+        (boxes in the gap are interpolated).
+    """
+
+    margin: float = 0.2
+    smoothing_seconds: float = 0.2
+    max_gap_seconds: float = 0.5
+    detect_width: int = 320
+    min_face_fraction: float = 0.12
+    min_neighbors: int = 5
+
+    def detector(self) -> "HaarFaceDetector":
+        """The detector these options describe (loaded once per process: parsing a cascade takes a while)."""
+        return _cached_detector(self.detect_width, self.min_face_fraction, self.min_neighbors)
+
+
+@lru_cache(maxsize=4)
+def _cached_detector(detect_width: int, min_face_fraction: float, min_neighbors: int) -> HaarFaceDetector:
+    return HaarFaceDetector(
+        detect_width=detect_width, min_face_fraction=min_face_fraction, min_neighbors=min_neighbors
+    )
+
+
+@dataclass
+class ClipFaces:
+    """Face crops of a clip: `crops` uint8 (T, 3, H, W); `boxes` float32 (T, 3) as (centre x, centre y, side) in
+    the input frames' pixels, before the margin; `found` bool (T,) whether a detection of the main face is near."""
+
+    crops: torch.Tensor
+    boxes: np.ndarray
+    found: np.ndarray
+
+
+def crop_clip_faces(
+    frames: torch.Tensor,
+    indices,
+    output_size: tuple[int, int],
+    fps: float = 30.0,
+    options: FaceCropOptions | None = None,
+    detector: HaarFaceDetector | None = None,
+    name: str = "the video",
+) -> ClipFaces:
+    """Face crops of a few frames of one clip: uint8 or [0, 1] float (T, 3, H, W) in, uint8 (T, 3, *output_size)
+    out, with the boxes used and whether each frame is near a detection of the main face.
+
+    Detection runs on every given frame (the sampled ones); `indices` are their frame numbers in the video, so
+    that smoothing and interpolation use real time distances. Raises `NoFaceFoundError` when no frame shows a
+    face.
+    """
+    options = options or FaceCropOptions()
+    detector = detector or options.detector()
+    images = _to_uint8_hwc(frames)
+    indices = [int(index) for index in indices]
+    unique = sorted(set(indices))
+    first_position = {index: indices.index(index) for index in unique}
+    max_gap = max(1, round(options.max_gap_seconds * fps))
+    detections = [(index, detector.detect(images[first_position[index]])) for index in unique]
+    followed = follow_main_face(detections, indices, options.smoothing_seconds * fps, max_gap)
+    if followed is None:
+        raise NoFaceFoundError(
+            f"No face found in {name} ({len(unique)} frames searched). Pass a video that shows a face, or turn "
+            "face cropping off if the video is already a face crop."
+        )
+    boxes, found = followed
+    crops = [crop_square(image, box, options.margin, output_size) for image, box in zip(images, boxes)]
+    return ClipFaces(torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous(), boxes, found)
+
+
+def _to_uint8_hwc(frames: torch.Tensor) -> np.ndarray:
+    """(T, 3, H, W) uint8 or float in [0, 1] -> uint8 numpy (T, H, W, 3)."""
+    if frames.dtype.is_floating_point:
+        frames = (frames.float() * 255).round().clamp(0, 255).to(torch.uint8)
+    elif frames.dtype != torch.uint8:
+        frames = frames.clamp(0, 255).to(torch.uint8)
+    return np.ascontiguousarray(frames.permute(0, 2, 3, 1).numpy())
+
+
+__all__ = [
+    "ClipFaces",
+    "DEFAULT_CASCADE",
+    "FaceCropOptions",
+    "FaceTrack",
+    "HaarFaceDetector",
+    "NoFaceFoundError",
+    "box_iou",
+    "centre_square",
+    "crop_clip_faces",
+    "crop_square",
+    "follow_main_face",
+    "import_cv2",
+    "link_tracks",
+    "main_track",
+    "track_boxes",
+]

@@ -1,0 +1,565 @@
+"""An expression timeline for an ordinary video: slide a window over it, crop the face, classify every window.
+
+`predict_timeline` makes one streaming pass over the video, so memory stays bounded however long it is:
+
+- Windows (`plan_windows`) of `window_seconds` every `stride_seconds`; each window reads the model's `num_frames`
+  frames with the processor's sampler, exactly as a clip of that length would be read in evaluation.
+- Frames are decoded once, in order (`FrameStream`). Face detection runs every `detect_interval` seconds on a
+  small gray copy made by the decoder's scaler; full-colour frames are converted only for the sampled frames and
+  held only until their face box is settled, i.e. until detections `lookahead` frames later are known.
+- Boxes come from `face_crop`: the main face over the surrounding seconds, smoothed and interpolated. Windows are
+  classified in batches as soon as all their crops exist, and crops are dropped as soon as no later window uses
+  them.
+
+The writers produce a CSV and a JSON timeline (start, end, top label, all class probabilities, whether a face was
+found) and a PNG plot of the probabilities over time.
+"""
+
+import csv
+import json
+import os
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from .face_crop import (
+    FaceCropOptions,
+    NoFaceFoundError,
+    centre_square,
+    crop_square,
+    follow_main_face,
+    import_cv2,
+)
+from .frame_sampling import sample_frame_indices
+from .video_decoding import EncodedVideo, FrameFolderVideo, open_video, read_image_file, shrunk_size
+
+# Sampled frames are kept with their shorter side shrunk to this (never enlarged) until they are cropped.
+CROP_SOURCE_MIN_SIDE = 720
+DEFAULT_FOLDER_FPS = 30.0
+
+
+@dataclass
+class Window:
+    """Frames [start_frame, end_frame) of a video, `start`/`end` in seconds, and the frames the model reads."""
+
+    start_frame: int
+    end_frame: int
+    start: float
+    end: float
+    frame_indices: list[int] = field(default_factory=list)
+
+
+def plan_windows(num_frames: int, fps: float, window_seconds: float, stride_seconds: float) -> list[Window]:
+    """Windows of `window_seconds` starting every `stride_seconds`, covering the whole video.
+
+    A video shorter than one window is one window over all its frames. When the regular windows stop short of
+    the end, one more window ends exactly at the last frame, so the end of the video is never left out.
+    """
+    if window_seconds <= 0 or stride_seconds <= 0:
+        raise ValueError(
+            f"--window and --stride must be positive, got {window_seconds} and {stride_seconds}."
+        )
+    if num_frames < 1:
+        raise ValueError("Cannot plan windows over a video with no frames.")
+    window_frames = max(1, round(window_seconds * fps))
+    if window_frames >= num_frames:
+        spans = [(0, num_frames)]
+    else:
+        stride_frames = max(1, round(stride_seconds * fps))
+        spans = [
+            (start, start + window_frames)
+            for start in range(0, num_frames - window_frames + 1, stride_frames)
+        ]
+        if spans[-1][1] < num_frames:
+            spans.append((num_frames - window_frames, num_frames))
+    return [Window(start, end, start / fps, end / fps) for start, end in spans]
+
+
+def assign_frames(windows: list[Window], num_frames: int, sampler: str) -> None:
+    """Fill each window's `frame_indices` with the evaluation sampler's choice inside the window."""
+    for window in windows:
+        picked = sample_frame_indices(
+            window.end_frame - window.start_frame, num_frames, sampler, training=False
+        )
+        window.frame_indices = [window.start_frame + index for index in picked]
+
+
+class _AvFrame:
+    """A decoded video frame; converted (and scaled by swscale) only into what is asked of it."""
+
+    def __init__(self, frame):
+        self.frame = frame
+        self.height, self.width = frame.height, frame.width
+
+    def gray(self, height: int, width: int) -> np.ndarray:
+        return self.frame.to_ndarray(format="gray", width=width, height=height, interpolation="AREA")
+
+    def rgb(self, height: int, width: int) -> np.ndarray:
+        return self.frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
+
+
+class _ImageFrame:
+    """A frame image from a folder, read once when first needed."""
+
+    def __init__(self, path: str):
+        self.image = read_image_file(path)
+        self.height, self.width = self.image.shape[:2]
+
+    def gray(self, height: int, width: int) -> np.ndarray:
+        cv2 = import_cv2()
+        gray = cv2.cvtColor(self.image, cv2.COLOR_RGB2GRAY)
+        if (height, width) != gray.shape:
+            gray = cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA)
+        return gray
+
+    def rgb(self, height: int, width: int) -> np.ndarray:
+        if (height, width) == (self.height, self.width):
+            return self.image
+        cv2 = import_cv2()
+        return cv2.resize(self.image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+class FrameStream:
+    """The frames of a video file or frame folder, delivered in order without holding more than one.
+
+    Opening checks the source (a clear `FileNotFoundError` / `ValueError` naming the file for a missing path,
+    an unreadable file or one without a video stream) and learns its frame count and rate.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float | None = None):
+        self.path = os.fspath(path)
+        source = open_video(self.path)  # validates the file and counts its frames
+        if not isinstance(source, (EncodedVideo, FrameFolderVideo)):
+            raise TypeError(f"{self.path} is neither a video file nor a folder of frames.")
+        self.num_frames = source.num_frames
+        # Only the file list is kept: the decoder object (and any container it holds open) is released here.
+        self.frame_files = source.frame_files if isinstance(source, FrameFolderVideo) else None
+        stream_fps = self._stream_fps() if self.frame_files is None else None
+        self.fps = float(fps or stream_fps or DEFAULT_FOLDER_FPS)
+        if self.fps <= 0:
+            raise ValueError(f"Frame rate must be positive, got {self.fps}.")
+
+    def _stream_fps(self) -> float | None:
+        with av.open(self.path) as container:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        return float(rate) if rate else None
+
+    def frames(self, wanted: list[int]):
+        """Yield (index, frame) for the ascending indices `wanted`. A video that decodes fewer frames than it
+        declares repeats its last decoded frame for the missing indices."""
+        if not wanted:
+            return
+        if self.frame_files is not None:
+            for index in wanted:
+                yield index, _ImageFrame(self.frame_files[index])
+            return
+        position, last, cursor = -1, None, 0
+        try:
+            with av.open(self.path) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for position, frame in enumerate(container.decode(stream)):  # noqa: B007
+                    if position == wanted[cursor]:
+                        last = _AvFrame(frame)
+                        yield position, last
+                        cursor += 1
+                        if cursor == len(wanted):
+                            return
+        except av.FFmpegError as error:
+            raise ValueError(f"Cannot decode video {self.path} after frame {position}: {error}.") from error
+        if last is None:
+            raise ValueError(f"Video {self.path} has no decodable frame.")
+        for index in wanted[cursor:]:
+            yield index, last
+
+
+@dataclass
+class WindowPrediction:
+    """One row of the timeline."""
+
+    start: float
+    end: float
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    face_found: bool
+    face_fraction: float
+
+
+@dataclass
+class Timeline:
+    """The predictions over one video plus what is needed to read them."""
+
+    video: str
+    model: str
+    fps: float
+    num_frames: int
+    window_seconds: float
+    stride_seconds: float
+    labels: list[str]
+    windows: list[WindowPrediction]
+    face_crop: bool = True
+    processing_seconds: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of video processed per second of computation."""
+        return self.duration / self.processing_seconds if self.processing_seconds > 0 else float("inf")
+
+    def label_shares(self) -> dict[str, float]:
+        """Fraction of windows whose top label is each label, over the windows where a face was found (all
+        windows when none was)."""
+        rows = [row for row in self.windows if row.face_found] or self.windows
+        return {label: sum(row.label == label for row in rows) / len(rows) for label in self.labels}
+
+    def to_dict(self) -> dict:
+        return {
+            "video": self.video,
+            "model": self.model,
+            "fps": self.fps,
+            "num_frames": self.num_frames,
+            "duration": self.duration,
+            "window_seconds": self.window_seconds,
+            "stride_seconds": self.stride_seconds,
+            "face_crop": self.face_crop,
+            "labels": list(self.labels),
+            "processing_seconds": self.processing_seconds,
+            "label_shares": self.label_shares(),
+            "windows": [asdict(row) for row in self.windows],
+        }
+
+
+@dataclass
+class StreamStats:
+    """What a streaming pass held at most and did; the memory bound is visible in tests and benchmarks."""
+
+    frames_decoded: int = 0
+    detections_run: int = 0
+    frames_with_face: int = 0
+    max_pending_frames: int = 0
+    max_cached_crops: int = 0
+    max_detection_history: int = 0
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """Device: "auto" (or None) = the GPU when there is one, else the CPU; anything else is passed to torch."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class _WindowClassifier:
+    """Collects finished windows' clips and classifies them in batches."""
+
+    def __init__(self, model, processor, device, batch_size: int, on_done):
+        self.model, self.processor, self.device = model, processor, device
+        self.batch_size = max(1, int(batch_size))
+        self.on_done = on_done
+        self.pending: list[tuple[int, np.ndarray, float]] = []
+
+    def add(self, position: int, clip: np.ndarray, face_fraction: float) -> None:
+        """Queue the clip of window number `position`; `on_done(position, probabilities, face_fraction)` follows."""
+        self.pending.append((position, clip, face_fraction))
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    @torch.inference_mode()
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        inputs = self.processor(
+            [clip for _, clip, _ in self.pending],
+            do_sample_frames=False,
+            face_crop=False,
+            training=False,
+            return_tensors="pt",
+        )
+        dtype = next(self.model.parameters()).dtype
+        pixel_values = inputs["pixel_values"].to(self.device, dtype=dtype)
+        probabilities = self.model(pixel_values=pixel_values).logits.float().softmax(-1).cpu().numpy()
+        for (position, _, fraction), row in zip(self.pending, probabilities):
+            self.on_done(position, row, fraction)
+        self.pending = []
+
+
+def predict_timeline(
+    video: str | os.PathLike,
+    model,
+    processor,
+    window_seconds: float = 2.0,
+    stride_seconds: float = 1.0,
+    face_crop: bool = True,
+    face_options: FaceCropOptions | None = None,
+    detect_interval: float = 0.1,
+    history_seconds: float = 5.0,
+    batch_size: int = 8,
+    fps: float | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+    stats: StreamStats | None = None,
+    model_name: str = "",
+) -> Timeline:
+    """Classify every window of `video` (file or frame folder) with `model` and return the timeline.
+
+    `processor` is the checkpoint's `DferVideoProcessor` (sampler, size, rescaling, normalisation); the model is
+    used as it is (put it on `device` first). With `face_crop`, raises `NoFaceFoundError` when no face is found
+    anywhere in the video. `fps` overrides the video's frame rate (frame folders default to 30).
+    """
+    started = time.perf_counter()
+    stats = stats if stats is not None else StreamStats()
+    options = face_options or FaceCropOptions()
+    stream = FrameStream(video, fps)
+    rate = stream.fps
+    num_frames = int(model.config.num_frames)
+    windows = plan_windows(stream.num_frames, rate, window_seconds, stride_seconds)
+    assign_frames(windows, num_frames, processor.sampler)
+    size = (processor.size["height"], processor.size["width"])
+    labels = [model.config.id2label[index] for index in range(len(model.config.id2label))]
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+
+    sampled = sorted({index for window in windows for index in window.frame_indices})
+    detect_step = max(1, round(detect_interval * rate))
+    detect_frames = set(range(0, stream.num_frames, detect_step)) if face_crop else set()
+    sampled_set = set(sampled)
+    wanted = sorted(sampled_set | detect_frames)
+    detector = options.detector() if face_crop else None
+    max_gap = max(1, round(options.max_gap_seconds * rate))
+    smoothing = options.smoothing_seconds * rate
+    # A box is settled once every detection that can move it (interpolation across a gap, smoothing) is known.
+    lookahead = max_gap + round(3 * smoothing) + detect_step if face_crop else 0
+    history = max(1, round(history_seconds * rate))
+    crop_source = (CROP_SOURCE_MIN_SIDE, CROP_SOURCE_MIN_SIDE)
+
+    rows: list[WindowPrediction | None] = [None] * len(windows)
+    bar = _progress_bar(len(windows), Path(stream.path).name, progress)
+
+    def on_done(position: int, probabilities: np.ndarray, fraction: float) -> None:
+        best = int(np.argmax(probabilities))
+        window = windows[position]
+        rows[position] = WindowPrediction(
+            start=round(window.start, 4),
+            end=round(window.end, 4),
+            label=labels[best],
+            confidence=float(probabilities[best]),
+            probabilities={label: float(p) for label, p in zip(labels, probabilities)},
+            face_found=bool(fraction >= 0.5),
+            face_fraction=round(float(fraction), 4),
+        )
+        bar.update(1)
+
+    classifier = _WindowClassifier(model, processor, device, batch_size, on_done)
+    detections: deque[tuple[int, np.ndarray]] = deque()
+    pending: deque[tuple[int, np.ndarray]] = deque()  # (index, RGB frame) waiting for its box
+    crops: dict[int, tuple[np.ndarray, bool]] = {}
+    next_window = 0
+    last_box: list[np.ndarray | None] = [None]
+
+    def settle(count: int) -> None:
+        """Crop the `count` oldest pending frames, then classify every window whose crops are all there."""
+        nonlocal next_window
+        batch = [pending.popleft() for _ in range(count)]
+        indices = [index for index, _ in batch]
+        followed = None
+        if face_crop:
+            while detections and detections[0][0] < indices[0] - history:
+                detections.popleft()
+            followed = follow_main_face(list(detections), indices, smoothing, max_gap, detect_step // 2)
+        if followed is not None:
+            boxes, found = followed
+            last_box[0] = boxes[-1]
+        else:
+            height, width = batch[0][1].shape[:2]
+            box = last_box[0] if face_crop and last_box[0] is not None else centre_square(height, width)
+            boxes, found = [box] * len(batch), [False] * len(batch)
+        for (index, frame), box, face in zip(batch, boxes, found):
+            if face_crop:
+                crop = crop_square(frame, box, options.margin, size)
+            else:
+                crop = _resize(frame, size)
+            crops[index] = (crop, bool(face))
+        stats.max_cached_crops = max(stats.max_cached_crops, len(crops))
+        while next_window < len(windows) and all(i in crops for i in windows[next_window].frame_indices):
+            window = windows[next_window]
+            clip = np.stack([crops[i][0] for i in window.frame_indices])
+            fraction = float(np.mean([crops[i][1] for i in window.frame_indices]))
+            classifier.add(next_window, clip, fraction)
+            next_window += 1
+            keep_from = (
+                windows[next_window].frame_indices[0] if next_window < len(windows) else stream.num_frames
+            )
+            for index in [i for i in crops if i < keep_from]:
+                del crops[index]
+
+    try:
+        for index, frame in stream.frames(wanted):
+            stats.frames_decoded += 1
+            if index in detect_frames:
+                small = detector.detection_size(frame.height, frame.width)
+                boxes = detector.detect(frame.gray(*small)) * np.float32(frame.width / small[1])
+                detections.append((index, boxes))
+                stats.detections_run += 1
+                stats.frames_with_face += int(len(boxes) > 0)
+                stats.max_detection_history = max(stats.max_detection_history, len(detections))
+            if index in sampled_set:
+                pending.append((index, frame.rgb(*shrunk_size(frame.height, frame.width, crop_source))))
+                stats.max_pending_frames = max(stats.max_pending_frames, len(pending))
+            ready = sum(1 for pending_index, _ in pending if pending_index <= index - lookahead)
+            if ready:
+                settle(ready)
+        if face_crop and stats.frames_with_face == 0:
+            raise NoFaceFoundError(
+                f"No face found in {stream.path} ({stats.detections_run} frames searched). The models need a "
+                "visible, roughly frontal face; use --no-face-crop if the video is already a face crop."
+            )
+        if pending:
+            settle(len(pending))
+        classifier.flush()
+    finally:
+        bar.close()
+    if any(row is None for row in rows):  # a bug, not a user error: every window must have been classified
+        raise RuntimeError(
+            f"{sum(row is None for row in rows)} windows of {stream.path} were not classified."
+        )
+    return Timeline(
+        video=stream.path,
+        model=model_name,
+        fps=rate,
+        num_frames=stream.num_frames,
+        window_seconds=float(window_seconds),
+        stride_seconds=float(stride_seconds),
+        labels=labels,
+        windows=rows,
+        face_crop=face_crop,
+        processing_seconds=time.perf_counter() - started,
+    )
+
+
+def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Whole frame to `size` without face detection (the video is already a face crop)."""
+    tensor = (
+        torch.from_numpy(np.array(frame)).permute(2, 0, 1)[None].float()
+    )  # a copy: frames may be read-only
+    resized = torch.nn.functional.interpolate(
+        tensor, size=size, mode="bilinear", antialias=True, align_corners=False
+    )
+    return resized[0].round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _progress_bar(total: int, name: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=name, unit="window", disable=not enabled, leave=True)
+
+
+def _write_atomically(path: Path, write) -> None:
+    """Write through a temporary file so an interrupted run never leaves a half-written output."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_csv(timeline: Timeline, path: str | os.PathLike) -> Path:
+    """One row per window: start, end, label, confidence, face_found, face_fraction, then one column per label."""
+
+    def write(target: Path) -> None:
+        with target.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(
+                ["start", "end", "label", "confidence", "face_found", "face_fraction", *timeline.labels]
+            )
+            for row in timeline.windows:
+                writer.writerow(
+                    [
+                        f"{row.start:.3f}",
+                        f"{row.end:.3f}",
+                        row.label,
+                        f"{row.confidence:.6f}",
+                        int(row.face_found),
+                        f"{row.face_fraction:.3f}",
+                        *(f"{row.probabilities[label]:.6f}" for label in timeline.labels),
+                    ]
+                )
+
+    _write_atomically(Path(path), write)
+    return Path(path)
+
+
+def write_json(timeline: Timeline, path: str | os.PathLike) -> Path:
+    """The whole timeline with its metadata (video, model, fps, window, stride, labels, label shares)."""
+    _write_atomically(
+        Path(path), lambda target: target.write_text(json.dumps(timeline.to_dict(), indent=1) + "\n")
+    )
+    return Path(path)
+
+
+def write_plot(timeline: Timeline, path: str | os.PathLike) -> Path:
+    """PNG: each label's probability over time (window centres); windows without a face are shaded grey."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+
+    times = np.array([(row.start + row.end) / 2 for row in timeline.windows])
+    figure = Figure(figsize=(10, 4), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    for label in timeline.labels:
+        values = [row.probabilities[label] for row in timeline.windows]
+        axes.plot(times, values, marker="o" if len(times) < 30 else None, markersize=3, label=label)
+    for row in timeline.windows:
+        if not row.face_found:
+            axes.axvspan(row.start, row.end, color="0.85", zorder=0, linewidth=0)
+    axes.set_xlim(0, max(timeline.duration, 1e-3))
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("probability")
+    axes.set_title(f"{Path(timeline.video).name}: expression probabilities (grey: no face)")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    _write_atomically(Path(path), lambda target: figure.savefig(target, format="png"))
+    return Path(path)
+
+
+def summarize(timeline: Timeline) -> str:
+    """A few lines for the terminal: length, windows, face coverage, the dominant expressions, speed."""
+    shares = sorted(timeline.label_shares().items(), key=lambda item: -item[1])
+    top = ", ".join(f"{label} {share:.0%}" for label, share in shares[:3] if share > 0)
+    with_face = sum(row.face_found for row in timeline.windows)
+    lines = [
+        f"{timeline.video}: {timeline.duration:.1f} s at {timeline.fps:.2f} fps, {len(timeline.windows)} windows "
+        f"of {timeline.window_seconds:g} s every {timeline.stride_seconds:g} s",
+        f"  face found in {with_face}/{len(timeline.windows)} windows"
+        if timeline.face_crop
+        else "  face crop off",
+        f"  expressions: {top}",
+        f"  processed in {timeline.processing_seconds:.1f} s ({timeline.realtime_factor:.2f}x real time)",
+    ]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "CROP_SOURCE_MIN_SIDE",
+    "FrameStream",
+    "StreamStats",
+    "Timeline",
+    "Window",
+    "WindowPrediction",
+    "assign_frames",
+    "plan_windows",
+    "predict_timeline",
+    "resolve_device",
+    "summarize",
+    "write_csv",
+    "write_json",
+    "write_plot",
+]

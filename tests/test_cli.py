@@ -1,0 +1,98 @@
+"""The `dfer predict` command (processing/cli.py) on a tiny saved checkpoint."""
+
+import csv
+import json
+
+import pytest
+import torch
+from test_gca_resnet import tiny_config
+
+import dfer.modeling  # noqa: F401
+from dfer.modeling import GcaResNetForVideoClassification
+from dfer.processing import DferVideoProcessor
+from dfer.processing.cli import main, output_stems
+from dfer.processing.face_samples import write_noise_video, write_talking_head_video
+
+SIZE = (120, 160)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("checkpoint")
+    torch.manual_seed(0)
+    GcaResNetForVideoClassification(tiny_config()).save_pretrained(folder)
+    DferVideoProcessor(num_frames=4, size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def test_predict_writes_a_timeline_per_video_and_a_summary(tmp_path, checkpoint, capsys):
+    first, second = tmp_path / "a" / "talk.mp4", tmp_path / "b" / "talk.mp4"  # same name, other folders
+    write_talking_head_video(first, 2.0, SIZE, face_size=56)
+    write_talking_head_video(second, 1.0, SIZE, face_size=56, seed=1)
+    output = tmp_path / "out"
+    status = main(
+        ["predict", str(first), str(second), "--model", str(checkpoint), "--output", str(output)]
+        + ["--window", "1", "--stride", "0.5", "--no-progress"]
+    )
+    assert status == 0
+    assert sorted(p.name for p in output.iterdir()) == [
+        "talk-2.csv", "talk-2.json", "talk-2.png", "talk.csv", "talk.json", "talk.png"
+    ]  # fmt: skip
+    data = json.loads((output / "talk.json").read_text())
+    assert data["video"] == str(first) and data["model"] == str(checkpoint)
+    assert len(data["windows"]) == 3 and all(window["face_found"] for window in data["windows"])
+    with (output / "talk-2.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1 and len(rows[0]) == 6 + 7
+    printed = capsys.readouterr().out
+    assert "face found in 3/3 windows" in printed and "x real time" in printed and "talk-2.png" in printed
+
+
+def test_failed_videos_are_reported_and_the_others_still_processed(tmp_path, checkpoint, capsys):
+    good = tmp_path / "good.mp4"
+    write_talking_head_video(good, 1.0, SIZE, face_size=56)
+    noise = write_noise_video(tmp_path / "noise.mp4", 0.5, SIZE)
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00not a video" * 50)
+    output = tmp_path / "out"
+    arguments = [str(noise), str(tmp_path / "missing.mp4"), str(garbage), str(good)]
+    status = main(
+        ["predict", *arguments, "--model", str(checkpoint), "--output", str(output), "--no-progress"]
+    )
+    assert status == 1
+    errors = capsys.readouterr().err
+    assert f"{noise}: No face found" in errors
+    assert "missing.mp4: No video file or frame folder" in errors
+    assert f"{garbage}: Cannot read video" in errors
+    assert "3 of 4 videos failed" in errors
+    assert sorted(p.name for p in output.iterdir()) == ["good.csv", "good.json", "good.png"]
+
+
+def test_no_face_crop_and_no_plot(tmp_path, checkpoint):
+    noise = write_noise_video(tmp_path / "crop.mp4", 0.5, SIZE)
+    output = tmp_path / "out"
+    status = main(
+        ["predict", str(noise), "--model", str(checkpoint), "--output", str(output)]
+        + ["--no-face-crop", "--no-plot", "--no-progress"]
+    )
+    assert status == 0
+    assert sorted(p.name for p in output.iterdir()) == ["crop.csv", "crop.json"]
+    assert json.loads((output / "crop.json").read_text())["face_crop"] is False
+
+
+def test_a_model_that_cannot_be_loaded_is_a_clear_error(tmp_path, capsys):
+    status = main(["predict", "video.mp4", "--model", str(tmp_path / "nothing"), "--no-progress"])
+    assert status == 2
+    assert "cannot load the model" in capsys.readouterr().err
+
+
+def test_usage_errors(capsys):
+    assert main([]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "video.mp4", "--model", "m", "--window", "0"])
+    assert exit_info.value.code == 2
+    assert "must be positive" in capsys.readouterr().err
+
+
+def test_output_names_are_unique():
+    assert output_stems(["a/x.mp4", "b/x.mp4", "c/frames", "x.avi"]) == ["x", "x-2", "frames", "x-3"]

@@ -1,0 +1,392 @@
+"""The training output folder is checked before anything is sent, and the model card is rendered from its data."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from huggingface_hub import ModelCard
+from PIL import Image
+from test_gca_resnet import tiny_config as tiny_gca_resnet_config
+
+from dfer.modeling import GcaResNetForVideoClassification, LogoFormerConfig, LogoFormerForVideoClassification
+from dfer.processing import DferVideoProcessor
+from dfer.training.hub import PublishError, build_model_card, read_training_output, upload_operations
+
+LABELS = ["Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear"]
+# A plausible test fold in miniature: rows are true classes, columns predictions; Disgust is never recognised.
+CONFUSION = [
+    [30, 2, 3, 1, 1, 0, 1],
+    [2, 20, 5, 1, 0, 0, 2],
+    [3, 4, 25, 2, 1, 0, 1],
+    [1, 1, 2, 22, 2, 0, 0],
+    [1, 0, 1, 2, 15, 0, 1],
+    [0, 1, 1, 1, 0, 0, 0],
+    [1, 2, 1, 0, 3, 0, 5],
+]
+RUN_ARGS = {
+    "model": "gca_resnet",
+    "recipe": "ial",
+    "dataset": "dfew",
+    "fold": 1,
+    "sampler": "segment",
+    "num_frames": 4,
+    "image_size": 32,
+    "augmentation": "ial",
+    "objective": "ial",
+    "ial_weight": 0.1,
+    "auxiliary_weights": [0.05, 0.0],
+    "optim": "sgd",
+    "learning_rate": 0.001,
+    "weight_decay": 0.1,
+    "lr_scheduler_type": "constant",
+    "lr_step_epochs": 7,
+    "lr_step_gamma": 0.5,
+    "num_train_epochs": 100,
+    "per_device_train_batch_size": 40,
+    "model_selection": "validation",
+    "seed": 42,
+    "label_smoothing_factor": 0.0,
+}
+
+
+def metrics_from_confusion(matrix: list[list[int]], labels: list[str]) -> dict:
+    """WAR, UAR and per-class accuracy as the training run computes them from a confusion matrix."""
+    support = [sum(row) for row in matrix]
+    recalls = {label: matrix[i][i] / support[i] if support[i] else None for i, label in enumerate(labels)}
+    present = [value for value in recalls.values() if value is not None]
+    return {
+        "war": sum(matrix[i][i] for i in range(len(labels))) / sum(support),
+        "uar": sum(present) / len(present),
+        "per_class_accuracy": recalls,
+        "confusion_matrix": matrix,
+        "num_clips": sum(support),
+    }
+
+
+def tiny_logo_former_config(**overrides) -> LogoFormerConfig:
+    values = dict(
+        image_size=32,
+        num_frames=5,
+        stem_hidden_size=8,
+        stem_stage_hidden_sizes=[8, 16, 16],
+        stem_stage_depths=[1, 1, 1],
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        window_size=[2, 2, 1],
+    )
+    return LogoFormerConfig(**{**values, **overrides})
+
+
+TINY_MODELS = {
+    "gca_resnet": (tiny_gca_resnet_config, GcaResNetForVideoClassification, "ial"),
+    "logo_former": (tiny_logo_former_config, LogoFormerForVideoClassification, "compact"),
+}
+
+
+def write_training_output(
+    folder: Path,
+    *,
+    model: str = "gca_resnet",
+    dataset: str = "dfew",
+    fold: int | None = 1,
+    model_selection: str = "validation",
+    confusion: list[list[int]] = CONFUSION,
+    with_image: bool = True,
+    with_logs: bool = False,
+    seed: int = 0,
+) -> dict:
+    """A training output folder as the training script writes it, for a tiny model; returns metrics.json."""
+    make_config, model_class, objective = TINY_MODELS[model]
+    torch.manual_seed(seed)
+    config = make_config(
+        id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)}
+    )
+    # `import dfer.modeling` registered the classes, so the folder carries auto_map + the remote code.
+    model_class(config).eval().save_pretrained(folder)
+    # LOGO-Former's tiny config has an odd frame count, which the segment-pairs sampler cannot split.
+    sampler = "segment" if model == "gca_resnet" else "uniform"
+    DferVideoProcessor(
+        size=config.image_size,
+        num_frames=config.num_frames,
+        sampler=sampler,
+        augmentation="ial" if model == "gca_resnet" else "logo_former",
+    ).save_pretrained(folder)
+    record = {
+        "model_type": model,
+        "objective": objective,
+        "dataset": dataset,
+        "fold": fold,
+        "eval_split": "test",
+        "model_selection": model_selection,
+        "labels": LABELS,
+        "metrics": metrics_from_confusion(confusion, LABELS),
+        "train_runtime_s": 12.5,
+    }
+    (folder / "metrics.json").write_text(json.dumps(record, indent=2))
+    run_args = {
+        **RUN_ARGS,
+        "model": model,
+        "dataset": dataset,
+        "fold": fold,
+        "model_selection": model_selection,
+    }
+    if objective == "compact":
+        run_args |= {
+            "objective": "compact",
+            "compact_lambda": 0.01,
+            "sampler": sampler,
+            "num_frames": config.num_frames,
+        }
+    (folder / "run_args.json").write_text(json.dumps(run_args, indent=2))
+    if with_image:
+        Image.new("RGB", (70, 70), (200, 30, 30)).save(folder / "confusion_matrix.png")
+    if with_logs:
+        logs = folder / "runs" / "Jan01_00-00-00_host"
+        logs.mkdir(parents=True)
+        (logs / "events.out.tfevents.1.host").write_bytes(bytes(range(256)) * 4)
+    # Leftovers of training that must never be published.
+    (folder / "checkpoint-10").mkdir()
+    (folder / "checkpoint-10" / "optimizer.pt").write_bytes(b"\x80\x04pickle")
+    (folder / "training_args.bin").write_bytes(b"\x80\x04pickle")
+    return record
+
+
+@pytest.fixture(scope="module")
+def training_output(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("run")
+    write_training_output(folder)
+    return folder
+
+
+def fresh_copy(training_output: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(training_output, tmp_path / "run"))
+
+
+def markdown_table(text: str, header: str) -> list[list[str]]:
+    """Rows (cells stripped) of the first Markdown table whose header row starts with `header`."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header}"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def test_model_index_carries_war_and_uar_of_the_run(training_output):
+    record = json.loads((training_output / "metrics.json").read_text())
+    card = ModelCard(
+        str(build_model_card(training_output, repo_id="alice/gca-resnet-dfew", revision="fold-1"))
+    )
+
+    assert card.data.library_name == "transformers" and card.data.pipeline_tag == "video-classification"
+    assert card.data.model_name == "gca-resnet-dfew"
+    results = {result.metric_type: result for result in card.data.eval_results}
+    assert set(results) == {"accuracy", "recall"}
+    assert results["accuracy"].metric_value == pytest.approx(record["metrics"]["war"], abs=1e-12)
+    assert results["recall"].metric_value == pytest.approx(record["metrics"]["uar"], abs=1e-12)
+    assert results["recall"].metric_args == {"average": "macro"}
+    for result in results.values():
+        assert (result.task_type, result.dataset_type) == ("video-classification", "dfew")
+        assert (result.dataset_config, result.dataset_split) == ("fold_1", "test")
+        assert result.dataset_name == "DFEW (fold 1)"
+    # The YAML header is what the Hub indexes: check it directly too.
+    header = yaml.safe_load(str(card).split("---")[1])
+    metrics = header["model-index"][0]["results"][0]["metrics"]
+    assert [metric["type"] for metric in metrics] == ["accuracy", "recall"]
+
+
+def test_card_tables_come_from_the_metrics(training_output):
+    record = json.loads((training_output / "metrics.json").read_text())
+    text = str(build_model_card(training_output, repo_id="alice/gca-resnet-dfew"))
+
+    summary = {row[0]: row for row in markdown_table(text, "Metric")}
+    assert summary["WAR"][1] == f"{100 * record['metrics']['war']:.2f}"
+    assert summary["UAR"][1] == f"{100 * record['metrics']['uar']:.2f}"
+    assert summary["WAR"][2].startswith("69.24") and summary["UAR"][2].startswith("55.71")  # the paper's DFEW
+
+    per_class = markdown_table(text, "Class")
+    assert [row[0] for row in per_class] == LABELS
+    for row, matrix_row, label in zip(per_class, CONFUSION, LABELS):
+        assert int(row[1]) == sum(matrix_row)
+        assert row[2] == f"{100 * record['metrics']['per_class_accuracy'][label]:.2f}"
+    assert "Classes recognised in fewer than 20% of their clips: **Disgust**" in text
+
+    confusion = markdown_table(text, "true \\ predicted")
+    assert [[int(count) for count in row[1:]] for row in confusion] == CONFUSION
+    assert "![Confusion matrix on the test split](confusion_matrix.png)" in text
+
+
+def test_card_states_the_exact_recipe_and_preprocessing(training_output):
+    text = str(build_model_card(training_output, repo_id="alice/gca-resnet-dfew"))
+    run_args = json.loads((training_output / "run_args.json").read_text())
+    full_recipe = dict(markdown_table(text[text.index("Every argument of the training run") :], "Argument"))
+    assert full_recipe == {
+        f"`{name}`": f"`{json.dumps(value) if not isinstance(value, str) else value}`"
+        for name, value in run_args.items()
+    }
+    assert "`CE + 0.1 * IAL + 0.05 * CE(aux layer2) + 0 * CE(aux layer3)`" in text
+    assert "4 frames per clip, chosen by the segment sampler (IAL)" in text
+    assert "each frame resized to 32x32 pixels" in text and "no mean/std normalisation" in text
+    assert "the epoch that scored best on a validation split held out from the training data" in text
+    assert "These numbers are optimistic" not in text
+
+
+def test_card_usage_ethics_and_citation(training_output):
+    text = str(build_model_card(training_output, repo_id="alice/gca-resnet-dfew", revision="fold-1"))
+    snippets = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(snippets) == 3
+    remote, auto, local = snippets
+    assert (
+        'pipeline("video-classification", model="alice/gca-resnet-dfew", revision="fold-1", trust_remote_code=True)'
+        in remote
+    )
+    assert auto.count('revision="fold-1", trust_remote_code=True') == 2
+    assert "import dfer.modeling" in local and "trust_remote_code" not in local
+    for snippet in snippets:
+        compile(snippet, "<card snippet>", "exec")
+    for section in ("## Intended use", "## Limitations", "## Ethical considerations", "## Citation"):
+        assert section in text
+    assert "Out of scope: any decision about a person" in text
+    assert "no evaluation by age, gender, skin tone or culture" in text
+    bibtex = re.search(r"```bibtex\n(.*?)```", text, flags=re.S).group(1)
+    assert bibtex.startswith("@inproceedings{li2023intensity,") and bibtex.count("{") == bibtex.count("}")
+    assert "Intensity-Aware Loss for Dynamic Facial Expression Recognition in the Wild" in bibtex
+    assert "2208.10335" in bibtex and "AAAI" in bibtex
+
+
+def test_main_branch_snippets_have_no_revision(training_output):
+    text = str(build_model_card(training_output, repo_id="alice/gca-resnet-dfew", revision="main"))
+    assert "revision=" not in text
+
+
+def test_selection_on_the_test_fold_is_flagged(tmp_path):
+    write_training_output(tmp_path, model_selection="best_test_epoch", with_image=False)
+    text = str(build_model_card(tmp_path, repo_id="alice/m"))
+    assert "These numbers are optimistic" in text and "scored best on the test split itself" in text
+    assert "confusion_matrix.png" not in text  # no image in the folder: the table alone
+
+
+def test_sample_runs_are_labelled_as_smoke_tests(tmp_path):
+    write_training_output(tmp_path, dataset="sample", fold=1, with_image=False)
+    card = build_model_card(tmp_path, repo_id="alice/m")
+    assert "Smoke-test checkpoint" in str(card)
+    assert card.data.eval_results[0].dataset_type == "sample"
+
+
+def test_logo_former_card_says_what_is_reconstructed(tmp_path):
+    write_training_output(tmp_path, model="logo_former", with_image=False)
+    text = str(build_model_card(tmp_path, repo_id="alice/logo-former-dfew"))
+    reconstructed = text[text.index("### What is reconstructed") :]
+    assert "This is a reconstruction, not the authors' model." in reconstructed
+    assert "No official implementation of LOGO-Former is public" in reconstructed
+    assert "MS-Celeb-1M" in reconstructed and "lambda is not published" in reconstructed
+    assert "`CE + 0.01 * L_compact`" in text
+    key_settings = dict(markdown_table(text[text.index("The main settings of the run") :], "Argument"))
+    assert key_settings["`compact_lambda`"] == "`0.01`" and "`ial_weight`" not in key_settings
+    assert "54.21" in text and "66.98" in text  # the paper's DFEW UAR / WAR
+    bibtex = re.search(r"```bibtex\n(.*?)```", text, flags=re.S).group(1)
+    assert "ICASSP" in bibtex and "2305.03343" in bibtex and "Ma, F. and Sun, B. and Li, S." in bibtex
+
+
+def test_only_publishable_files_are_uploaded(training_output):
+    output = read_training_output(training_output)
+    card = build_model_card(output, repo_id="alice/m")
+    paths = [operation.path_in_repo for operation in upload_operations(output, card)]
+    expected = {
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "video_preprocessor_config.json",
+        "metrics.json",
+        "run_args.json",
+        "confusion_matrix.png",
+    }
+    expected |= {path.name for path in training_output.glob("*.py")}
+    assert set(paths) == expected and len(paths) == len(expected)
+    assert {"configuration_gca_resnet.py", "modeling_gca_resnet.py", "video_processing_dfer.py"} <= set(paths)
+    with pytest.raises(PublishError, match="holds no TensorBoard files"):
+        upload_operations(output, card, include_logs=True)
+
+
+def _edit_json(folder: Path, name: str, edit) -> None:
+    path = folder / name
+    value = json.loads(path.read_text())
+    edit(value)
+    path.write_text(json.dumps(value))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: (f / "model.safetensors").unlink(), r"has no model\.safetensors"),
+        (lambda f: (f / "metrics.json").unlink(), r"metrics\.json is missing"),
+        (lambda f: (f / "run_args.json").write_text("{not json"), r"run_args\.json is not valid JSON"),
+        (lambda f: (f / "video_preprocessor_config.json").unlink(), "has no video processor"),
+        (
+            lambda f: _edit_json(f, "config.json", lambda c: c.pop("auto_map")),
+            "no auto_map entry for AutoConfig",
+        ),
+        (lambda f: (f / "modeling_gca_resnet.py").unlink(), r"modeling_gca_resnet\.py is missing"),
+        (
+            lambda f: _edit_json(f, "video_preprocessor_config.json", lambda c: c.pop("auto_map")),
+            "no auto_map entry for AutoVideoProcessor",
+        ),
+        (
+            lambda f: _edit_json(f, "metrics.json", lambda m: m["metrics"].update(war=0.9)),
+            "the confusion matrix gives",
+        ),
+        (
+            lambda f: _edit_json(f, "metrics.json", lambda m: m["metrics"].update(uar=66.1)),
+            "percentages are not",
+        ),
+        (
+            lambda f: _edit_json(
+                f, "metrics.json", lambda m: m["metrics"]["per_class_accuracy"].update(Sad=0.5)
+            ),
+            r"per_class_accuracy\['Sad'\]",
+        ),
+        (
+            lambda f: _edit_json(f, "metrics.json", lambda m: m["metrics"].update(num_clips=5)),
+            f"counts {sum(map(sum, CONFUSION))} clips",
+        ),
+        (
+            lambda f: _edit_json(
+                f, "config.json", lambda c: c["id2label"].update({"0": "Sad", "1": "Happy"})
+            ),
+            "same classes in the same order",
+        ),
+        (lambda f: _edit_json(f, "metrics.json", lambda m: m.update(fold=None)), "must name its fold"),
+        (
+            lambda f: _edit_json(f, "metrics.json", lambda m: m.update(model_selection="best")),
+            "model_selection",
+        ),
+        (
+            lambda f: _edit_json(f, "metrics.json", lambda m: m.update(model_type="logo_former")),
+            "another run",
+        ),
+    ],
+)
+def test_a_bad_folder_fails_with_one_message_naming_the_file(training_output, tmp_path, damage, message):
+    folder = fresh_copy(training_output, tmp_path)
+    damage(folder)
+    with pytest.raises(PublishError, match=message) as error:
+        read_training_output(folder)
+    assert str(folder) in str(error.value)
+
+
+def test_a_class_without_test_clips_is_left_out_of_uar(tmp_path):
+    confusion = [row[:] for row in CONFUSION]
+    confusion[5] = [0] * 7  # no Disgust clip in this split: its accuracy is null
+    record = write_training_output(tmp_path, confusion=confusion, with_image=False)
+    assert record["metrics"]["per_class_accuracy"]["Disgust"] is None
+    text = str(build_model_card(tmp_path, repo_id="alice/m"))
+    disgust = next(row for row in markdown_table(text, "Class") if row[0] == "Disgust")
+    assert disgust[1:3] == ["0", "– (no clips)"]

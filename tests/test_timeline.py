@@ -1,0 +1,222 @@
+"""Sliding-window timelines (processing/timeline.py): window planning, the streaming pass (right frames in the
+right windows, bounded buffers, faces that come and go), clear errors, and the CSV / JSON / PNG writers."""
+
+import csv
+import json
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from processing_fixtures import decoded_index, write_frame_folder, write_video
+from test_gca_resnet import tiny_config
+
+import dfer.modeling  # noqa: F401
+from dfer.modeling import GcaResNetForVideoClassification
+from dfer.processing import DferVideoProcessor
+from dfer.processing.face_crop import NoFaceFoundError
+from dfer.processing.face_samples import write_noise_video, write_talking_head_video
+from dfer.processing.timeline import (
+    StreamStats,
+    assign_frames,
+    plan_windows,
+    predict_timeline,
+    summarize,
+    write_csv,
+    write_json,
+    write_plot,
+)
+
+SIZE = (120, 160)
+FACE = 56
+LABELS = {0: "Happy", 1: "Sad", 2: "Neutral", 3: "Angry", 4: "Surprise", 5: "Disgust", 6: "Fear"}
+
+
+def test_a_clip_shorter_than_a_window_is_one_window():
+    windows = plan_windows(12, 25.0, 2.0, 1.0)
+    assert [(w.start_frame, w.end_frame) for w in windows] == [(0, 12)]
+    assert windows[0].start == 0 and windows[0].end == pytest.approx(12 / 25)
+
+
+def test_windows_slide_by_the_stride_and_reach_the_end():
+    windows = plan_windows(100, 10.0, 2.0, 1.5)  # 10 s: starts 0, 1.5, ... 7.5, then one ending at 10 s
+    spans = [(w.start_frame, w.end_frame) for w in windows]
+    assert spans == [(0, 20), (15, 35), (30, 50), (45, 65), (60, 80), (75, 95), (80, 100)]
+    assert plan_windows(100, 10.0, 2.0, 2.0)[-1].end_frame == 100
+    assert len(plan_windows(100, 10.0, 2.0, 2.0)) == 5  # exact fit: no extra window
+    with pytest.raises(ValueError, match="positive"):
+        plan_windows(100, 10.0, 0.0, 1.0)
+
+
+def test_each_window_reads_the_evaluation_sampler_frames_inside_it():
+    windows = plan_windows(90, 30.0, 1.0, 0.5)
+    assign_frames(windows, 4, "segment")
+    for window in windows:
+        assert len(window.frame_indices) == 4
+        assert (
+            window.start_frame <= min(window.frame_indices) and max(window.frame_indices) < window.end_frame
+        )
+    assert windows[1].frame_indices == [index + 15 for index in windows[0].frame_indices]
+
+
+class FrameIndexProbe(torch.nn.Module):
+    """Stands in for a model: records which frames each clip holds (the test videos encode the frame index in
+    their colour) and answers with fixed logits."""
+
+    def __init__(self, num_frames):
+        super().__init__()
+        self.config = tiny_config(num_frames=num_frames)
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.clips = []
+
+    def forward(self, pixel_values):
+        for clip in pixel_values:
+            self.clips.append([decoded_index(frame.numpy()) for frame in clip])
+        logits = torch.arange(7, dtype=torch.float32).repeat(len(pixel_values), 1)
+        return type("Output", (), {"logits": logits})()
+
+
+def test_every_window_is_classified_on_its_own_frames_in_order(tmp_path):
+    path = write_video(tmp_path / "indexed.mp4", 100, size=(48, 64), rate=25)
+    probe = FrameIndexProbe(num_frames=4)
+    processor = DferVideoProcessor(num_frames=4, size=16)
+    timeline = predict_timeline(
+        path, probe, processor, window_seconds=1.0, stride_seconds=0.6, face_crop=False, batch_size=3
+    )
+    windows = plan_windows(100, 25.0, 1.0, 0.6)
+    assign_frames(windows, 4, "segment")
+    assert probe.clips == [window.frame_indices for window in windows]
+    assert [(row.start, row.end) for row in timeline.windows] == [(w.start, w.end) for w in windows]
+    expected = torch.arange(7.0).softmax(-1)
+    assert all(
+        row.label == "Fear" and row.confidence == pytest.approx(float(expected[6]))
+        for row in timeline.windows
+    )
+    assert timeline.fps == 25.0 and timeline.num_frames == 100
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return GcaResNetForVideoClassification(
+        tiny_config(id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    ).eval()
+
+
+@pytest.fixture(scope="module")
+def processor():
+    return DferVideoProcessor(num_frames=4, size={"height": 32, "width": 32})
+
+
+def test_timeline_of_a_talking_head(tmp_path, tiny_model, processor):
+    path = tmp_path / "talk.mp4"
+    write_talking_head_video(path, 3.0, SIZE, face_size=FACE)
+    stats = StreamStats()
+    timeline = predict_timeline(
+        path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5, stats=stats
+    )
+    assert len(timeline.windows) == 5 and timeline.duration == pytest.approx(3.0)
+    for row in timeline.windows:
+        assert list(row.probabilities) == list(LABELS.values())
+        assert sum(row.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+        assert row.label == max(row.probabilities, key=row.probabilities.get)
+        assert row.face_found and row.face_fraction == 1.0
+    assert stats.detections_run == 30  # every 0.1 s, not every frame
+    assert "face found in 5/5 windows" in summarize(timeline)
+
+
+def test_a_single_short_clip_is_one_window(tmp_path, tiny_model, processor):
+    path = tmp_path / "short.mp4"
+    write_talking_head_video(path, 0.4, SIZE, face_size=FACE)
+    timeline = predict_timeline(path, tiny_model, processor)
+    assert len(timeline.windows) == 1
+    assert timeline.windows[0].end == pytest.approx(0.4) and timeline.windows[0].face_found
+
+
+def test_windows_where_the_face_is_hidden_are_flagged_not_dropped(tmp_path, tiny_model, processor):
+    path = tmp_path / "hidden.mp4"
+    write_talking_head_video(path, 4.0, SIZE, face_size=FACE, face_visible=lambda i: not 45 <= i < 90)
+    timeline = predict_timeline(path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5)
+    # Windows of 1 s every 0.5 s, each read through 4 frames; the face is hidden from 1.5 s to 3.0 s.
+    fractions = [row.face_fraction for row in timeline.windows]
+    assert fractions == [1.0, 1.0, 0.5, 0.0, 0.0, 0.5, 1.0]
+    assert [row.face_found for row in timeline.windows] == [f >= 0.5 for f in fractions]
+    assert all(sum(row.probabilities.values()) == pytest.approx(1.0, abs=1e-5) for row in timeline.windows)
+
+
+def test_memory_stays_bounded_on_longer_videos(tmp_path, tiny_model, processor):
+    peaks = []
+    for seconds in (6.0, 12.0):
+        path = tmp_path / f"long{seconds:g}.mp4"
+        write_talking_head_video(path, seconds, (60, 80), face_size=40)
+        stats = StreamStats()
+        timeline = predict_timeline(path, tiny_model, processor, 1.0, 1.0, history_seconds=2.0, stats=stats)
+        assert len(timeline.windows) == round(seconds)
+        peaks.append((stats.max_pending_frames, stats.max_cached_crops, stats.max_detection_history))
+    assert peaks[0] == peaks[1]  # twice as long, same buffers
+    pending, crops, history = peaks[1]
+    # Lookahead: 0.5 s gap + 3 x 0.2 s smoothing + one detection step = 36 frames, at most 4 sampled frames per
+    # second of 30 frames -> 5-6 pending; crops of at most two windows; detections (one every 3 frames) over
+    # at most 2 s of history + the lookahead + one window (60 + 36 + 30 frames).
+    assert pending <= 6 and crops <= 8 and history <= (60 + 36 + 30) // 3 + 1
+
+
+def test_frame_folders_use_the_given_frame_rate(tmp_path, tiny_model, processor):
+    write_frame_folder(tmp_path / "frames", 20, size=(32, 32))
+    timeline = predict_timeline(tmp_path / "frames", tiny_model, processor, face_crop=False, fps=10)
+    assert timeline.fps == 10 and timeline.duration == 2.0 and len(timeline.windows) == 1
+
+
+def test_clear_errors_for_missing_unreadable_audio_only_and_faceless_videos(tmp_path, tiny_model, processor):
+    with pytest.raises(FileNotFoundError, match="missing.mp4"):
+        predict_timeline(tmp_path / "missing.mp4", tiny_model, processor)
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(ValueError, match=r"Cannot read video .*garbage\.mp4"):
+        predict_timeline(garbage, tiny_model, processor)
+    audio = tmp_path / "audio.wav"
+    with av.open(str(audio), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    with pytest.raises(ValueError, match=r"audio\.wav has no video stream"):
+        predict_timeline(audio, tiny_model, processor)
+    noise = write_noise_video(tmp_path / "noise.mp4", 1.0, SIZE)
+    with pytest.raises(NoFaceFoundError, match=r"No face found in .*noise\.mp4"):
+        predict_timeline(noise, tiny_model, processor)
+
+
+def test_writers(tmp_path, tiny_model, processor):
+    path = tmp_path / "talk.mp4"
+    write_talking_head_video(path, 2.0, SIZE, face_size=FACE)
+    timeline = predict_timeline(path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5)
+
+    with write_csv(timeline, tmp_path / "out" / "talk.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == [
+        "start",
+        "end",
+        "label",
+        "confidence",
+        "face_found",
+        "face_fraction",
+        *LABELS.values(),
+    ]
+    assert len(rows) == len(timeline.windows) == 3
+    for row, window in zip(rows, timeline.windows):
+        assert float(row["start"]) == pytest.approx(window.start) and row["label"] == window.label
+        assert row["face_found"] == "1"
+        assert sum(float(row[label]) for label in LABELS.values()) == pytest.approx(1.0, abs=1e-4)
+
+    data = json.loads(write_json(timeline, tmp_path / "out" / "talk.json").read_text())
+    assert data["labels"] == list(LABELS.values()) and data["duration"] == pytest.approx(2.0)
+    assert data["windows"][1]["probabilities"] == timeline.windows[1].probabilities
+    assert sum(data["label_shares"].values()) == pytest.approx(1.0)
+
+    png = write_plot(timeline, tmp_path / "out" / "talk.png")
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.width > 300
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["talk.csv", "talk.json", "talk.png"]

@@ -1,0 +1,139 @@
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from training_fixtures import run_training, tiny_run_argv
+from transformers import pipeline
+
+import dfer.modeling  # noqa: F401
+from dfer.training.folds import RESULTS_JSON, RESULTS_MARKDOWN, summarize_folds
+from dfer.training.run import DataArguments, evaluate_checkpoint
+from dfer.training.trainer import OBJECTIVE_STATE_NAME, DferTrainingArguments
+
+
+@pytest.fixture(scope="module")
+def sample_dir(tmp_path_factory):
+    # Generated once by the first run (scripts/train.py generates a missing sample dataset).
+    return tmp_path_factory.mktemp("sample")
+
+
+@pytest.fixture(scope="module")
+def finished_run(sample_dir, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("run") / "out"
+    record = run_training(tiny_run_argv(sample_dir, output_dir))
+    return output_dir, record
+
+
+def test_run_writes_a_complete_output_folder(finished_run, sample_dir):
+    output_dir, record = finished_run
+    for name in ("config.json", "model.safetensors", "modeling_gca_resnet.py", "video_preprocessor_config.json",
+                 "metrics.json", "run_args.json", "confusion_matrix.png"):  # fmt: skip
+        assert (output_dir / name).is_file(), name
+    assert sorted(p.name for p in output_dir.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-8"]
+
+    assert record["model_type"] == "gca_resnet" and record["objective"] == "ial"
+    assert record["dataset"] == "sample" and record["fold"] == 1 and record["model_selection"] == "last_epoch"
+    metrics = record["metrics"]
+    matrix = torch.tensor(metrics["confusion_matrix"])
+    assert matrix.shape == (7, 7) and matrix.sum() == metrics["num_clips"] == 7
+    assert metrics["war"] == pytest.approx(matrix.trace().item() / 7)
+    recalls = [metrics["per_class_accuracy"][name] for name in record["labels"]]
+    assert metrics["uar"] == pytest.approx(sum(recalls) / 7)
+
+    run_args = json.loads((output_dir / "run_args.json").read_text())
+    # The sample recipe's values, except where the command line overrode them.
+    assert run_args["recipe"] == "sample" and run_args["optim"] == "adamw_torch" and run_args["ial_weight"] == 0.1
+    assert run_args["num_train_epochs"] == 2 and run_args["image_size"] == 32
+    assert "hub_token" not in run_args
+
+
+def test_output_folder_classifies_through_pipeline(finished_run, sample_dir):
+    output_dir, _ = finished_run
+    classifier = pipeline("video-classification", model=str(output_dir))
+    clip = sample_dir / "Clip" / "clip_224x224" / "00001"
+    predictions = classifier(str(clip), top_k=7)
+    assert sorted(p["label"] for p in predictions) == sorted(
+        ["Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear"]
+    )
+    assert sum(p["score"] for p in predictions) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_evaluate_checkpoint_reproduces_the_run_metrics(finished_run, sample_dir, tmp_path):
+    output_dir, record = finished_run
+    data_args = DataArguments(dataset="sample", data_dir=str(sample_dir), sample_clips_per_class=3)
+    training_args = DferTrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    evaluated = evaluate_checkpoint(str(output_dir), data_args, training_args)
+    assert evaluated["metrics"] == record["metrics"]
+
+
+def test_same_seed_same_metrics_and_resume_equals_uninterrupted(finished_run, sample_dir, tmp_path):
+    output_dir, record = finished_run
+    # Same seed, same data: same result.
+    again = run_training(tiny_run_argv(sample_dir, tmp_path / "again"))
+    assert again["metrics"] == record["metrics"]
+
+    # An interruption after epoch 1 leaves checkpoint-4 behind; resuming from it ends where the full run ended.
+    interrupted = tmp_path / "interrupted"
+    interrupted.mkdir()
+    shutil.copytree(output_dir / "checkpoint-4", interrupted / "checkpoint-4")
+    resumed = run_training(tiny_run_argv(sample_dir, interrupted, "gca_resnet", "--resume_from_checkpoint", "last"))
+    assert resumed["metrics"] == record["metrics"]
+    final = load_file(output_dir / "model.safetensors")
+    for name, tensor in load_file(interrupted / "model.safetensors").items():
+        torch.testing.assert_close(tensor, final[name], msg=name)
+
+
+def test_compact_objective_state_is_checkpointed_and_restored(sample_dir, tmp_path):
+    argv = tiny_run_argv(
+        sample_dir, tmp_path / "full", "logo_former", "--recipe", "logo_former",
+        "--centers_learning_rate", "0.3",
+    )  # fmt: skip
+    full = run_training(argv)
+    assert full["objective"] == "compact"
+    checkpoint = tmp_path / "full" / "checkpoint-4"
+    centres_after_epoch_1 = load_file(checkpoint / OBJECTIVE_STATE_NAME)["compact_loss.centers"]
+    assert centres_after_epoch_1.shape == (7, 16)
+
+    resumed_dir = tmp_path / "resumed"
+    resumed_dir.mkdir()
+    shutil.copytree(checkpoint, resumed_dir / "checkpoint-4")
+    resumed_argv = [a if a != str(tmp_path / "full") else str(resumed_dir) for a in argv]
+    resumed = run_training([*resumed_argv, "--resume_from_checkpoint", "last"])
+    assert resumed["metrics"] == full["metrics"]
+    torch.testing.assert_close(
+        load_file(resumed_dir / "checkpoint-8" / OBJECTIVE_STATE_NAME)["compact_loss.centers"],
+        load_file(tmp_path / "full" / "checkpoint-8" / OBJECTIVE_STATE_NAME)["compact_loss.centers"],
+    )
+    # The centres are training state: the published model does not carry them.
+    assert not any("center" in name for name in load_file(tmp_path / "full" / "model.safetensors"))
+
+
+def test_model_selection_on_test_fold_is_labelled(sample_dir, tmp_path):
+    record = run_training(
+        tiny_run_argv(sample_dir, tmp_path / "best", "gca_resnet", "--model_selection", "best_test_epoch")
+    )
+    assert record["model_selection"] == "best_test_epoch"
+    state = json.loads((tmp_path / "best" / "checkpoint-8" / "trainer_state.json").read_text())
+    assert state["best_metric"] is not None and "eval_uar" in state["log_history"][-2]
+
+
+def test_fold_protocol_table_and_resume(sample_dir, tmp_path):
+    import run_folds  # scripts/run_folds.py
+
+    argv = tiny_run_argv(sample_dir, tmp_path / "folds") + ["--num_train_epochs", "1", "--folds", "1", "2"]
+    run_folds.main(argv)
+    summary = json.loads((tmp_path / "folds" / RESULTS_JSON).read_text())
+    assert [row["fold"] for row in summary["folds"]] == [1, 2]
+    per_fold = [json.loads((tmp_path / "folds" / f"fold_{k}" / "metrics.json").read_text()) for k in (1, 2)]
+    assert summary == summarize_folds(per_fold)
+    uars = [record["metrics"]["uar"] for record in per_fold]
+    assert summary["uar"]["mean"] == pytest.approx(sum(uars) / 2)
+    assert "mean ± std" in (tmp_path / "folds" / RESULTS_MARKDOWN).read_text()
+
+    # Finished folds are not trained again: a rerun leaves their outputs untouched.
+    stamp = (tmp_path / "folds" / "fold_1" / "model.safetensors").stat().st_mtime_ns
+    run_folds.main(argv)
+    assert (tmp_path / "folds" / "fold_1" / "model.safetensors").stat().st_mtime_ns == stamp
+

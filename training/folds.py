@@ -1,0 +1,120 @@
+"""The DFEW 5-fold protocol: train and test each fold, then report every fold and the mean +- std over folds.
+
+Metrics are computed per fold and then averaged (the folds' predictions are never pooled into one confusion
+matrix). A fold whose output folder already holds `metrics.json` is not trained again, so an interrupted
+protocol resumes where it stopped.
+"""
+
+import copy
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .run import METRICS_NAME, DataArguments, ModelArguments, train_and_evaluate
+from .trainer import DferTrainingArguments
+
+logger = logging.getLogger(__name__)
+
+RESULTS_JSON = "results.json"
+RESULTS_MARKDOWN = "results.md"
+
+
+def summarize_folds(records: list[dict]) -> dict:
+    """Per-fold UAR/WAR/per-class accuracy and their mean and sample standard deviation (ddof=1) over folds."""
+    if not records:
+        raise ValueError("No fold results to summarise.")
+    labels = records[0]["labels"]
+    rows = []
+    for record in sorted(records, key=lambda r: r["fold"]):
+        metrics = record["metrics"]
+        rows.append(
+            {
+                "fold": record["fold"],
+                "uar": metrics["uar"],
+                "war": metrics["war"],
+                "per_class_accuracy": metrics["per_class_accuracy"],
+                "num_clips": metrics["num_clips"],
+            }
+        )
+
+    def mean_std(values: list[float | None]) -> dict:
+        present = np.array([v for v in values if v is not None], dtype=float)
+        if present.size == 0:
+            return {"mean": None, "std": None}
+        std = float(present.std(ddof=1)) if present.size > 1 else 0.0
+        return {"mean": float(present.mean()), "std": std}
+
+    return {
+        "model_type": records[0]["model_type"],
+        "dataset": records[0]["dataset"],
+        "model_selection": records[0].get("model_selection"),
+        "labels": labels,
+        "folds": rows,
+        "uar": mean_std([row["uar"] for row in rows]),
+        "war": mean_std([row["war"] for row in rows]),
+        "per_class_accuracy": {
+            name: mean_std([row["per_class_accuracy"][name] for row in rows]) for name in labels
+        },
+    }
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}"
+
+
+def results_markdown(summary: dict) -> str:
+    labels = summary["labels"]
+    header = ["fold", "UAR", "WAR", *labels]
+    lines = [
+        f"# {summary['model_type']} on {summary['dataset']} ({len(summary['folds'])} folds, "
+        f"model selection: {str(summary['model_selection']).replace('_', ' ')})",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for row in summary["folds"]:
+        cells = [str(row["fold"]), _percent(row["uar"]), _percent(row["war"])]
+        cells += [_percent(row["per_class_accuracy"][name]) for name in labels]
+        lines.append("| " + " | ".join(cells) + " |")
+
+    def with_std(stat: dict) -> str:
+        return "–" if stat["mean"] is None else f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
+
+    mean_cells = ["mean ± std", with_std(summary["uar"]), with_std(summary["war"])]
+    mean_cells += [with_std(summary["per_class_accuracy"][name]) for name in labels]
+    lines.append("| " + " | ".join(mean_cells) + " |")
+    lines += ["", "Percentages; std is the sample standard deviation over folds (metrics computed per fold)."]
+    return "\n".join(lines) + "\n"
+
+
+def run_folds(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: DferTrainingArguments,
+    folds: list[int] = (1, 2, 3, 4, 5),
+) -> dict:
+    """Train + test every fold under `output_dir/fold_<k>`, then write `results.json` and `results.md`."""
+    root = Path(training_args.output_dir)
+    records = []
+    for fold in folds:
+        fold_dir = root / f"fold_{fold}"
+        finished = fold_dir / METRICS_NAME
+        if finished.is_file():
+            logger.warning("Fold %d already finished (%s); not training it again.", fold, finished)
+            records.append(json.loads(finished.read_text()))
+            continue
+        fold_data = dataclasses.replace(data_args, fold=fold)
+        fold_training = copy.deepcopy(training_args)
+        fold_training.output_dir = str(fold_dir)
+        records.append(train_and_evaluate(copy.deepcopy(model_args), fold_data, fold_training))
+
+    summary = summarize_folds(records)
+    if training_args.should_save:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / RESULTS_JSON).write_text(json.dumps(summary, indent=2) + "\n")
+        (root / RESULTS_MARKDOWN).write_text(results_markdown(summary))
+    return summary
+
