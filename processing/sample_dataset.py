@@ -73,7 +73,7 @@ def plan_clip(
 ) -> ClipPlan:
     num_frames = int(rng.integers(frames_range[0], frames_range[1] + 1))
     weak = rng.random() < weak_fraction
-    peak = float(rng.uniform(0.3, 0.5) if weak else rng.uniform(0.6, 1.0))
+    peak = float(rng.uniform(0.35, 0.55) if weak else rng.uniform(0.65, 1.0))
     onset = float(rng.uniform(0.0, 0.35))
     apex = float(min(onset + rng.uniform(0.2, 0.45), 0.95))
     offset = float(rng.uniform(apex, 1.0)) if rng.random() < 0.4 else None
@@ -94,9 +94,9 @@ def plan_clip(
         offset=offset,
         skin=skin,
         background=background,
-        center=(float(rng.uniform(0.42, 0.58)), float(rng.uniform(0.45, 0.58))),
-        drift=(float(rng.normal(0, 0.03)), float(rng.normal(0, 0.03))),
-        face_scale=float(rng.uniform(0.72, 0.92)),
+        center=(float(rng.uniform(0.45, 0.55)), float(rng.uniform(0.48, 0.56))),
+        drift=(float(rng.normal(0, 0.02)), float(rng.normal(0, 0.02))),
+        face_scale=float(rng.uniform(0.82, 0.98)),
         tilt=float(rng.normal(0, 6)),
         brightness=float(rng.uniform(0.75, 1.2)),
         blink_frames=blinks,
@@ -136,7 +136,7 @@ def render_face(plan: ClipPlan, frame_index: int, size: int) -> Image.Image:
     r = plan.face_scale * canvas / 2
     draw.ellipse([cx - 0.78 * r, cy - r, cx + 0.78 * r, cy + r], fill=plan.skin)
     dark = (40, 30, 30)
-    width = max(1, round(r * 0.05))
+    width = max(2, round(r * 0.06))
 
     def point(x: float, y: float) -> tuple[float, float]:
         return cx + x * r, cy + y * r

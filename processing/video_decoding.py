@@ -2,10 +2,12 @@
 
 Every source answers two questions: how many frames it has (`num_frames`, known before any pixel is decoded)
 and what the frames at some indices look like (`read(indices)` -> uint8 or float tensor (T, 3, H, W), RGB).
-Video files are indexed by demuxing (no decoding) and then decoded only around the requested frames, seeking
-from keyframe to keyframe, so a long high-resolution video is never held in memory whole. Frames can be
-downscaled inside the decoder (`output_size`, `min_size`), which is both the cheapest resize and what keeps
-memory small.
+Video files take their frame count from the container header when it has one (else from one demuxing pass).
+Short clips are decoded in one pass from the start; long videos are indexed by demuxing (no decoding) and
+decoded only around the requested frames, seeking from keyframe to keyframe. Either way only the requested
+frames are kept, so a long high-resolution video is never held in memory whole. Frames can be downscaled while
+they are converted to RGB (`output_size`, `min_size`), which is both the cheapest resize and what keeps memory
+small.
 
 This file is copied next to checkpoints (the video processor imports it) and loaded without the `dfer`
 package, so it imports only numpy, torch and av; Pillow is used when it is installed (it decodes JPEG frames at
@@ -19,6 +21,7 @@ import re
 import av
 import numpy as np
 import torch
+from av.video.reformatter import VideoReformatter
 
 FRAME_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -61,8 +64,17 @@ def _target_size(
     return shrunk_size(height, width, min_size)
 
 
-def _hwc_to_chw(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+def _stack_chw(frames: list[np.ndarray]) -> torch.Tensor:
+    """(H, W, 3) uint8 arrays -> one contiguous uint8 tensor (T, 3, H, W), in a single copy.
+
+    Transposing here, on uint8, costs a quarter of what the same copy costs once the clip is float."""
+    if not frames:
+        raise ValueError("No frame indices to read.")
+    height, width, channels = frames[0].shape
+    clip = np.empty((len(frames), channels, height, width), dtype=frames[0].dtype)
+    for position, frame in enumerate(frames):
+        clip[position] = frame.transpose(2, 0, 1)
+    return torch.from_numpy(clip)
 
 
 class FrameFolderVideo:
@@ -97,7 +109,7 @@ class FrameFolderVideo:
                     self.frame_files[index], size, min_size if size is None else None
                 )
             frames.append(cache[index])
-        return _hwc_to_chw(np.stack(frames))
+        return _stack_chw(frames)
 
 
 def read_image_file(
@@ -114,16 +126,30 @@ def _read_image_with_pillow(path, output_size, min_size) -> np.ndarray:
     from PIL import Image  # optional: remote-code users may not have Pillow; ImportError falls back to PyAV
 
     try:
-        with Image.open(path) as image:
+        with _open_with_pillow(path) as image:
             wanted = _target_size(image.height, image.width, output_size, min_size)
             # JPEG decoders can scale by 1/2, 1/4, 1/8 while decoding: much cheaper than a full decode + resize.
             image.draft("RGB", (wanted[1], wanted[0]))
             image = image.convert("RGB") if image.mode != "RGB" else image
             if (image.height, image.width) != wanted:
                 image = image.resize((wanted[1], wanted[0]), Image.Resampling.BILINEAR)
-            return np.asarray(image)
+            # One copy out of Pillow (what `np.asarray(image)` does too, with more bookkeeping).
+            return np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(image.height, image.width, 3)
     except OSError as error:  # PIL.UnidentifiedImageError is an OSError
         raise ValueError(f"Cannot read frame image {path}: {error}. Replace or remove the file.") from error
+
+
+def _open_with_pillow(path: str):
+    """`Image.open`, going straight to the JPEG reader for .jpg/.jpeg names (skips format detection, ~7% of a
+    small frame's decoding time); a file whose name lies about its format is still identified by Pillow."""
+    from PIL import Image, JpegImagePlugin
+
+    if path.lower().endswith((".jpg", ".jpeg")):
+        try:
+            return JpegImagePlugin.JpegImageFile(path)
+        except SyntaxError:  # not a JPEG (the file is closed again)
+            pass
+    return Image.open(path)
 
 
 def _read_image_with_av(path, output_size, min_size) -> np.ndarray:
@@ -139,46 +165,90 @@ def _read_image_with_av(path, output_size, min_size) -> np.ndarray:
 class EncodedVideo:
     """A video file in any container/codec FFmpeg reads (mp4, avi, mkv, webm, mov...).
 
-    Opening it demuxes the file once without decoding, to count frames and locate keyframes by presentation
-    time. `read` then decodes from the keyframe before each requested frame (or on from where it already is,
-    when that is closer), converting only the frames it keeps.
+    The frame count comes from the container header when it states one (mp4, mov, avi): opening costs one
+    `av.open`, and the container stays open for the first `read`. Containers without a count (mkv, webm, some
+    streams) are indexed by demuxing once without decoding.
+
+    `read` picks one of two strategies. When the wanted frames lie close together from the start (short clips:
+    the last wanted frame is at most `SEQUENTIAL_FRAMES_PER_WANTED` times as far as the number of wanted frames),
+    it decodes once from the first frame and stops after the last wanted one. Otherwise (long videos) it indexes
+    the packets by presentation time (once; no decoding) and decodes from the keyframe before each wanted frame,
+    or on from where it already is when no keyframe lies between. Either way only the wanted frames are
+    converted to RGB (downscaled inside swscale), so memory never grows with the length of the video.
     """
+
+    # Decode from the first frame when the last wanted frame is within this many frames per wanted frame: a
+    # seek restarts decoding at a keyframe and needs an index pass, which only pays off when the wanted frames
+    # are sparse (at 8, 16 wanted frames are read sequentially from clips of up to 128 frames, ~5 s at 25 fps).
+    SEQUENTIAL_FRAMES_PER_WANTED = 8
+    # Frames up to this many pixels are decoded on the calling thread: for small frames (face crops) the
+    # decoder's thread pool costs more than it saves, and a DataLoader worker is meant to use one core.
+    SINGLE_THREAD_MAX_PIXELS = 640 * 480
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
+        self._container = None  # kept open from here to the first read when the header states the frame count
+        self._frame_times = self._keyframe_times = None
+        self._indexed = False
         try:
-            self._frame_times, self._keyframe_times = self._index_packets()
+            container = av.open(self.path)
         except av.FFmpegError as error:
             raise ValueError(
                 f"Cannot read video {self.path}: {error}. Check that the file is a complete video FFmpeg can open."
             ) from error
-        if self.num_frames == 0:
-            raise ValueError(f"Video {self.path} has no video frames.")
-
-    def _index_packets(self) -> tuple[list[int] | None, list[int]]:
-        frame_times, keyframe_times, packets = [], [], 0
-        with av.open(self.path) as container:
+        try:
             if not container.streams.video:
                 raise ValueError(f"{self.path} has no video stream.")
-            stream = container.streams.video[0]
-            for packet in container.demux(stream):
-                if packet.size == 0:  # the flush packet at the end
-                    continue
-                packets += 1
-                if packet.pts is not None:
-                    frame_times.append(packet.pts)
-                    if packet.is_keyframe:
-                        keyframe_times.append(packet.pts)
-        self._packet_count = packets
-        if len(frame_times) != packets:
-            return None, []  # some packets lack timestamps (old AVI): fall back to counting decoded frames
-        frame_times.sort()  # decode order -> presentation order (B-frames)
-        keyframe_times.sort()
-        return frame_times, keyframe_times
+            self._frame_count = container.streams.video[0].frames  # 0 when the container does not say
+            if self._frame_count > 0:
+                self._container, container = container, None
+        finally:
+            if container is not None:
+                container.close()
+        if self._frame_count <= 0:
+            self._index_packets()
+            self._frame_count = self._packet_count
+        if self._frame_count == 0:
+            raise ValueError(f"Video {self.path} has no video frames.")
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_container"] = None  # an open file does not travel to another process
+        return state
+
+    def close(self) -> None:
+        """Close the file kept open since opening (reads reopen it); needed only when the object lives on."""
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def _index_packets(self) -> None:
+        """Demux once without decoding: packet count, presentation times (sorted) and keyframe times."""
+        frame_times, keyframe_times, packets = [], [], 0
+        try:
+            with av.open(self.path) as container:
+                stream = container.streams.video[0]
+                for packet in container.demux(stream):
+                    if packet.size == 0:  # the flush packet at the end
+                        continue
+                    packets += 1
+                    if packet.pts is not None:
+                        frame_times.append(packet.pts)
+                        if packet.is_keyframe:
+                            keyframe_times.append(packet.pts)
+        except av.FFmpegError as error:
+            raise ValueError(
+                f"Cannot read video {self.path}: {error}. Check that the file is a complete video FFmpeg can open."
+            ) from error
+        self._packet_count, self._indexed = packets, True
+        if packets and len(frame_times) == packets:
+            self._frame_times, self._keyframe_times = sorted(frame_times), sorted(keyframe_times)
+        else:  # some packets lack timestamps (old AVI): frames are counted while decoding from the start
+            self._frame_times, self._keyframe_times = None, []
 
     @property
     def num_frames(self) -> int:
-        return self._packet_count
+        return self._frame_count
 
     def read(
         self,
@@ -188,30 +258,40 @@ class EncodedVideo:
     ) -> torch.Tensor:
         """uint8 (T, 3, H, W) of the frames at `indices` (any order, repeats allowed)."""
         wanted = sorted(set(indices))
+        if not wanted:
+            raise ValueError("No frame indices to read.")
+        sequential = wanted[-1] + 1 <= self.SEQUENTIAL_FRAMES_PER_WANTED * len(wanted)
+        if not sequential and not self._indexed:
+            self._index_packets()
+        container, self._container = self._container, None
         try:
-            with av.open(self.path) as container:
+            with container if container is not None else av.open(self.path) as container:
                 stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
-                if self._frame_times is None:
-                    by_index = self._read_sequentially(container, stream, wanted, output_size, min_size)
+                codec = stream.codec_context
+                if codec.width * codec.height <= self.SINGLE_THREAD_MAX_PIXELS:
+                    stream.thread_type, codec.thread_count = "NONE", 1
                 else:
-                    by_index = self._read_by_seeking(container, stream, wanted, output_size, min_size)
+                    stream.thread_type = "AUTO"
+                reformatter = VideoReformatter()  # one swscale context for all the frames of this read
+
+                def convert(frame, reformatter=reformatter):
+                    return self._convert(frame, output_size, min_size, reformatter)
+
+                if sequential or self._frame_times is None:
+                    by_index = self._read_sequentially(container, stream, wanted, convert)
+                else:
+                    by_index = self._read_by_seeking(container, stream, wanted, convert)
         except av.FFmpegError as error:
             raise ValueError(f"Cannot decode video {self.path}: {error}.") from error
-        return _hwc_to_chw(np.stack([by_index[index] for index in indices]))
+        return _stack_chw([by_index[index] for index in indices])
 
-    @staticmethod
-    def _convert(frame, output_size, min_size) -> np.ndarray:
-        height, width = _target_size(frame.height, frame.width, output_size, min_size)
-        # Scaling in swscale while converting to RGB: full-resolution RGB frames are never materialised.
-        return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
-
-    def _read_by_seeking(self, container, stream, wanted, output_size, min_size) -> dict[int, np.ndarray]:
+    def _read_by_seeking(self, container, stream, wanted, convert) -> dict[int, np.ndarray]:
         by_index = {}
         frames = None  # the decode iterator, positioned just after `last_time`
         last_time, last_array = None, None
         for index in wanted:
-            target_time = self._frame_times[index]
+            # A header count above the packet count (rare): the last frame stands in, as when decoding sequentially.
+            target_time = self._frame_times[min(index, len(self._frame_times) - 1)]
             if last_time is not None and target_time <= last_time:
                 by_index[index] = (
                     last_array  # passed already (a frame FFmpeg never output): the next one stands in
@@ -233,7 +313,7 @@ class EncodedVideo:
                     )
                 frames = None  # the decoder is exhausted; the last decoded frame stands in
             else:
-                last_time, last_array = frame.pts, self._convert(frame, output_size, min_size)
+                last_time, last_array = frame.pts, convert(frame)
             by_index[index] = last_array
         return by_index
 
@@ -259,16 +339,32 @@ class EncodedVideo:
         container.seek(time, stream=stream, backward=True, any_frame=False)
         return container.decode(stream)
 
-    def _read_sequentially(self, container, stream, wanted, output_size, min_size) -> dict[int, np.ndarray]:
+    @staticmethod
+    def _convert(frame, output_size, min_size, reformatter=None) -> np.ndarray:
+        """RGB uint8 (H, W, 3) of a decoded frame, scaled by swscale while converting (bilinear, area-aware when
+        shrinking): full-resolution RGB frames are never materialised."""
+        height, width = _target_size(frame.height, frame.width, output_size, min_size)
+        if reformatter is None:
+            return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
+        # A reformatter reused across frames keeps its swscale context; one swscale thread, since a fresh thread
+        # pool per small frame costs more than the conversion (`frame.to_ndarray(width=...)` does both).
+        try:
+            image = reformatter.reformat(frame, width, height, "rgb24", interpolation="BILINEAR", threads=1)
+        except TypeError:  # PyAV < 14 has no `threads` argument
+            image = reformatter.reformat(frame, width, height, "rgb24", interpolation="BILINEAR")
+        return image.to_ndarray()
+
+    def _read_sequentially(self, container, stream, wanted, convert) -> dict[int, np.ndarray]:
+        """Decode from the first frame, keeping (converted) only the wanted ones; frame i is the i-th output."""
         by_index, remaining, last_array = {}, set(wanted), None
         for position, frame in enumerate(container.decode(stream)):
             if position in remaining:
-                last_array = self._convert(frame, output_size, min_size)
+                last_array = convert(frame)
                 by_index[position] = last_array
                 remaining.discard(position)
                 if not remaining:
                     break
-        if remaining:  # fewer decodable frames than packets: the nearest earlier frame stands in
+        if remaining:  # fewer decodable frames than counted: the nearest earlier frame stands in
             if last_array is None:
                 raise ValueError(f"Video {self.path} has no decodable frame.")
             for index in remaining:

@@ -66,7 +66,7 @@ def test_released_objective_combines_the_terms():
         + 0.05 * F.cross_entropy(aux2, labels)
     )
     torch.testing.assert_close(result.loss, expected)
-    assert set(result.components) == {"cross_entropy", "intensity_aware", "auxiliary_0"}
+    assert set(result.components) == {"cross_entropy", "intensity_aware", "auxiliary_0", "auxiliary_1"}
 
     weighted = IntensityAwareObjective(ce_weight=0.5, ial_weight=2.0, auxiliary_weights=(0.0, 0.3))
     expected = (

@@ -42,7 +42,8 @@ class IntensityAwareObjective(nn.Module):
         L = ce_weight * CE(z, y) + ial_weight * IAL(z, y) + sum_k auxiliary_weights[k] * CE(aux_k, y)
 
     Defaults are what the official code trains with: 1, 0.1 and (0.05, 0) for the layer2 and layer3 GCA heads
-    (a code comment there says 0.5 for IAL; 0.1 is the value actually used). A zero-weight term is skipped.
+    (a code comment there says 0.5 for IAL; 0.1 is the value actually used). A zero CE or IAL weight skips
+    that term; auxiliary heads are always evaluated.
     `outputs` needs `logits` and, for non-zero auxiliary weights, `auxiliary_logits`.
     """
 
@@ -77,8 +78,8 @@ class IntensityAwareObjective(nn.Module):
             components["intensity_aware"] = intensity_aware_loss(logits, labels)
             total = total + self.ial_weight * components["intensity_aware"]
         for index, (weight, aux) in enumerate(zip(self.auxiliary_weights, auxiliary_logits)):
-            if weight == 0:
-                continue
+            # A zero-weight head still enters the sum (as the released "0 * aux3" does): its gradient is zero,
+            # and data-parallel training sees every parameter used.
             components[f"auxiliary_{index}"] = F.cross_entropy(aux, labels)
             total = total + weight * components[f"auxiliary_{index}"]
         return ObjectiveOutput(total, components)

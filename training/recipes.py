@@ -62,7 +62,7 @@ RECIPES: dict[str, dict] = {
         "weight_decay": 0.05,
         "lr_scheduler_type": "cosine",
         "warmup_steps": 0.1,
-        "num_train_epochs": 6,
+        "num_train_epochs": 8,
         "per_device_train_batch_size": 16,
         "sampler": "segment",
         "num_frames": 8,

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from accelerate import PartialState
 from datasets import DatasetDict
 from transformers import AutoConfig, AutoModelForVideoClassification, PreTrainedModel, set_seed
 
@@ -79,7 +80,9 @@ def load_splits(data_args: DataArguments, processor: DferVideoProcessor) -> Data
     """Checked, undecoded rows of `train` and `test` (plus `validation` when model selection needs it)."""
     common = dict(on_problems=data_args.on_problems, check_frames=data_args.check_frames, decode=False)
     if data_args.dataset == "sample":
-        generate_sample_dataset(data_args.data_dir, clips_per_class=data_args.sample_clips_per_class)
+        # One process writes the files; the others wait for it (data-parallel runs start together).
+        with PartialState().main_process_first():
+            generate_sample_dataset(data_args.data_dir, clips_per_class=data_args.sample_clips_per_class)
     if data_args.dataset in ("dfew", "sample"):
         splits = load_dfew(
             data_args.data_dir,
@@ -181,6 +184,9 @@ def train_and_evaluate(
     splits = with_decoding(load_splits(data_args, processor), processor)
     label_names = list(EMOTION_LABELS)
     model = build_model(model_args, label_names)
+    if training_args.objective == "ce" and getattr(model, "auxiliary_classifiers", None):
+        # Plain CE leaves GCA-ResNet's auxiliary heads without gradient, which DDP must be told about.
+        training_args.ddp_find_unused_parameters = True
 
     trainer = DferTrainer(
         model=model,
