@@ -4,7 +4,7 @@
 
 Throughput is compared in the same run against the official network's way of computing the same function
 (`official execution` below: every transformer sub-layer evaluated twice as its residual wrapper does, BatchNorm
-as a separate pass, contiguous NCHW maps, the global convolution as a depthwise convolution). The two are timed in
+as a separate pass, contiguous NCHW maps). The two are timed in
 alternating rounds on the same weights and inputs, so machine noise hits both alike; the best round of each is
 reported. For reference, the official code itself measured 6.4 clips/s at batch 1 and 8 on the 2-core machine
 this project is developed on, and 11.88 GFLOPs per clip.
@@ -27,10 +27,6 @@ def _official_conv_layer(self, hidden_state):
     return self.activation(self.normalization(self.convolution(hidden_state)))
 
 
-def _official_global_descriptor(self, features):
-    return self.global_conv(features).flatten(1)
-
-
 def _official_transformer_layer(self, hidden_states, **kwargs):
     # The official Residual wrapper calls its sub-layer twice and keeps the second, identical, result.
     self.attention(self.attention_norm(hidden_states))
@@ -44,7 +40,6 @@ def official_execution():
     """Run GcaResNet modules the way the official code computes them (same outputs, the official cost)."""
     patches = [
         (gca.GcaResNetConvLayer, "forward", _official_conv_layer),
-        (gca.GcaResNetGlobalConvAttention, "global_descriptor", _official_global_descriptor),
         (gca.GcaResNetTransformerLayer, "forward", _official_transformer_layer),
         (gca.GcaResNetSpatialEncoder, "memory_format", torch.contiguous_format),
     ]

@@ -13,7 +13,7 @@ fi
 
 .venv/bin/python scripts/train.py --dataset sample --data_dir data/sample --output_dir outputs/sample "$@"
 # One clip of the test fold (never seen in training), with its true label.
-IFS=, read -r clip label < <(sed -n 2p "data/sample/EmoLabel_DataSplit/test(single-labeled)/set_1.csv")
+IFS=, read -r clip label < <(sed -n 2p "data/sample/EmoLabel_DataSplit/test(single-labeled)/set_1.csv" | tr -d '\r')
 labels=(Happy Sad Neutral Angry Surprise Disgust Fear)
 echo "Clip $clip (true label: ${labels[$((label - 1))]}) through pipeline(\"video-classification\"):"
 .venv/bin/python scripts/classify.py --model outputs/sample --video "data/sample/Clip/clip_224x224/$clip"

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+import torch
 from transformers import HfArgumentParser
 
 from dfer.training.recipes import default_recipe, recipe_defaults
@@ -26,6 +27,7 @@ SCRIPT_DEFAULTS = {
     "report_to": ["tensorboard"],
     "dataloader_num_workers": 0,
     "ddp_find_unused_parameters": False,
+    "dataloader_pin_memory": torch.cuda.is_available(),
 }
 
 

@@ -198,5 +198,17 @@ def test_inference_folds_batch_norm_without_changing_the_result():
         layer.normalization.bias.uniform_(-1, 1)
     layer.eval()
     frames = torch.rand(2, 3, 16, 16)
-    unfolded = torch.relu(layer.normalization(layer.convolution(frames)))
-    torch.testing.assert_close(layer(frames), unfolded, rtol=1e-5, atol=1e-5)
+
+    def unfolded():
+        return torch.relu(layer.normalization(layer.convolution(frames)))
+
+    torch.testing.assert_close(layer(frames), unfolded(), rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # the cached path
+        torch.testing.assert_close(layer(frames), unfolded(), rtol=1e-5, atol=1e-5)
+        # Weights changed in place (an optimiser step, load_state_dict) invalidate the cache.
+        layer.normalization.running_var.mul_(3)
+        layer.convolution.weight.add_(0.1)
+        torch.testing.assert_close(layer(frames), unfolded(), rtol=1e-5, atol=1e-5)
+    with torch.inference_mode():
+        fresh = GcaResNetConvLayer(tiny_config(), 3, 8).eval()  # inference tensors: no version counter
+        torch.testing.assert_close(fresh(frames), torch.relu(fresh.normalization(fresh.convolution(frames))))

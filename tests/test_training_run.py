@@ -116,7 +116,9 @@ def test_model_selection_on_test_fold_is_labelled(sample_dir, tmp_path):
     )
     assert record["model_selection"] == "best_test_epoch"
     state = json.loads((tmp_path / "best" / "checkpoint-8" / "trainer_state.json").read_text())
-    assert state["best_metric"] is not None and "eval_uar" in state["log_history"][-2]
+    evaluated_epochs = [entry["epoch"] for entry in state["log_history"] if "eval_uar" in entry]
+    assert evaluated_epochs == [1.0, 2.0]
+    assert state["best_metric"] == max(e["eval_uar"] for e in state["log_history"] if "eval_uar" in e)
 
 
 def test_fold_protocol_table_and_resume(sample_dir, tmp_path):

@@ -94,22 +94,43 @@ class GcaResNetConvLayer(nn.Module):
         self.normalization = nn.BatchNorm2d(out_channels, eps=config.batch_norm_eps)
         self.activation = nn.ReLU(inplace=True) if activation else nn.Identity()
 
+        self._folded_cache: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
+
+    def folded_weight_and_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Convolution weight and bias with the frozen BatchNorm folded in (channels-last, like the maps)."""
+        conv, norm = self.convolution, self.normalization
+        scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+        weight = (conv.weight * scale.view(-1, 1, 1, 1)).contiguous(memory_format=torch.channels_last)
+        return weight, norm.bias - norm.running_mean * scale
+
+    def _cached_folded_weight_and_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
+        # Valid while no source tensor is replaced or modified in place (optimiser step, load_state_dict,
+        # .to()): each bumps a version counter or changes the tensor's identity.
+        tensors = (
+            self.convolution.weight,
+            self.normalization.weight,
+            self.normalization.bias,
+            self.normalization.running_mean,
+            self.normalization.running_var,
+        )
+        key = tuple((id(t), t._version, t.device, t.dtype) for t in tensors)
+        if self._folded_cache is None or self._folded_cache[0] != key:
+            self._folded_cache = (key, *self.folded_weight_and_bias())
+        return self._folded_cache[1], self._folded_cache[2]
+
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
         if self.normalization.training:
             hidden_state = self.normalization(self.convolution(hidden_state))
         else:
-            # Inference: fold the frozen BatchNorm into the convolution. Same result, one pass over the
-            # activations instead of two; the BN pass is a large share of the CPU time of this shallow CNN.
-            norm = self.normalization
-            scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+            # Inference: the frozen BatchNorm folded into the convolution gives the same result with one pass
+            # over the activations instead of two. Without autograd the folded weights are computed once
+            # (parameters made under inference_mode have no version counter to check, so they are not cached).
+            if torch.is_grad_enabled() or self.convolution.weight.is_inference():
+                weight, bias = self.folded_weight_and_bias()
+            else:
+                weight, bias = self._cached_folded_weight_and_bias()
             conv = self.convolution
-            hidden_state = nn.functional.conv2d(
-                hidden_state,
-                conv.weight * scale.view(-1, 1, 1, 1),
-                norm.bias - norm.running_mean * scale,
-                conv.stride,
-                conv.padding,
-            )
+            hidden_state = nn.functional.conv2d(hidden_state, weight, bias, conv.stride, conv.padding)
         return self.activation(hidden_state)
 
 
@@ -145,9 +166,7 @@ class GcaResNetGlobalConvAttention(nn.Module):
 
     def global_descriptor(self, features: torch.Tensor) -> torch.Tensor:
         """The global convolution, (N, C, H, W) -> (N, C)."""
-        # A depthwise conv whose kernel covers the whole map is a per-channel weighted sum; as an einsum it
-        # runs faster on CPU than the convolution kernel, with the same parameters.
-        return torch.einsum("nchw,chw->nc", features, self.global_conv.weight[:, 0])
+        return self.global_conv(features).flatten(1)
 
     def forward(self, features: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
         channels = features.shape[1]
