@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from test_gca_resnet import tiny_config
+from tiny_models import tiny_gca_resnet_config as tiny_config
 
 import dfer.modeling  # noqa: F401
 from dfer.modeling import GcaResNetForVideoClassification

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from test_gca_resnet import tiny_config
+from tiny_models import tiny_gca_resnet_config as tiny_config
 from transformers import pipeline
 
 import dfer.modeling  # noqa: F401  (registers the Auto classes)

@@ -3,30 +3,12 @@ import json
 import pytest
 import torch
 from isolated_process import run_without_dfer
+from tiny_models import tiny_gca_resnet_config as tiny_config
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
 
 import dfer.modeling  # noqa: F401  (registers the Auto classes)
 from dfer.modeling import GcaResNetConfig, GcaResNetForVideoClassification, GcaResNetModel
 from dfer.modeling.gca_resnet import DFEW_LABELS
-
-
-def tiny_config(**overrides) -> GcaResNetConfig:
-    values = dict(
-        image_size=32,
-        num_frames=4,
-        stem_hidden_size=8,
-        hidden_sizes=[8, 16, 32],
-        gca_reduction=4,
-        dynamic_num_blocks=2,
-        dsf_num_attention_heads=2,
-        dsf_attention_head_size=8,
-        dsf_intermediate_size=16,
-        temporal_num_attention_heads=2,
-        temporal_attention_head_size=8,
-        temporal_intermediate_size=16,
-    )
-    values.update(overrides)
-    return GcaResNetConfig(**values)
 
 
 def clips(config: GcaResNetConfig, batch_size: int = 2, seed: int = 0) -> torch.Tensor:

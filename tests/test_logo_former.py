@@ -8,6 +8,7 @@ import pytest
 import torch
 from isolated_process import run_without_dfer
 from safetensors.torch import load_file, save_file
+from tiny_models import tiny_logo_former_config as tiny_config
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
 
@@ -22,24 +23,6 @@ from dfer.modeling.logo_former.modeling_logo_former import (
     LogoFormerLocalAttention,
     partition_windows,
 )
-
-
-def tiny_config(**overrides) -> LogoFormerConfig:
-    # 32x32 frames -> 2x2 token map; T = 5 with a (2, 2, 1) window needs padding in time.
-    values = dict(
-        image_size=32,
-        num_frames=5,
-        stem_hidden_size=8,
-        stem_stage_hidden_sizes=[8, 16, 16],
-        stem_stage_depths=[1, 1, 1],
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        window_size=[2, 2, 1],
-    )
-    values.update(overrides)
-    return LogoFormerConfig(**values)
 
 
 def with_attention(config: LogoFormerConfig, implementation: str) -> LogoFormerConfig:

@@ -10,9 +10,9 @@ import torch
 import yaml
 from huggingface_hub import ModelCard
 from PIL import Image
-from test_gca_resnet import tiny_config as tiny_gca_resnet_config
+from tiny_models import tiny_gca_resnet_config, tiny_logo_former_config
 
-from dfer.modeling import GcaResNetForVideoClassification, LogoFormerConfig, LogoFormerForVideoClassification
+from dfer.modeling import GcaResNetForVideoClassification, LogoFormerForVideoClassification
 from dfer.processing import DferVideoProcessor
 from dfer.training.hub import PublishError, build_model_card, read_training_output, upload_operations
 
@@ -65,22 +65,6 @@ def metrics_from_confusion(matrix: list[list[int]], labels: list[str]) -> dict:
         "confusion_matrix": matrix,
         "num_clips": sum(support),
     }
-
-
-def tiny_logo_former_config(**overrides) -> LogoFormerConfig:
-    values = dict(
-        image_size=32,
-        num_frames=5,
-        stem_hidden_size=8,
-        stem_stage_hidden_sizes=[8, 16, 16],
-        stem_stage_depths=[1, 1, 1],
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        window_size=[2, 2, 1],
-    )
-    return LogoFormerConfig(**{**values, **overrides})
 
 
 TINY_MODELS = {

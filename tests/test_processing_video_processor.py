@@ -4,29 +4,11 @@ import numpy as np
 import pytest
 import torch
 from processing_fixtures import decoded_index, run_without_dfer, write_frame_folder, write_video
+from tiny_models import tiny_gca_resnet_config
 from transformers import pipeline
 
 from dfer.modeling import GcaResNetConfig, GcaResNetForVideoClassification
 from dfer.processing import DferVideoProcessor, register_video_processor
-
-
-def tiny_gca_resnet_config(**overrides) -> GcaResNetConfig:
-    sizes = dict(
-        image_size=32,
-        num_frames=4,
-        stem_hidden_size=8,
-        hidden_sizes=[8, 16, 32],
-        dynamic_num_blocks=1,
-        dsf_num_hidden_layers=1,
-        dsf_num_attention_heads=2,
-        dsf_attention_head_size=8,
-        dsf_intermediate_size=16,
-        temporal_num_hidden_layers=1,
-        temporal_num_attention_heads=2,
-        temporal_attention_head_size=8,
-        temporal_intermediate_size=16,
-    )
-    return GcaResNetConfig(**{**sizes, **overrides})
 
 
 def test_defaults_match_the_recipes():

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 from processing_fixtures import decoded_index, write_frame_folder, write_video
-from test_gca_resnet import tiny_config
+from tiny_models import tiny_gca_resnet_config as tiny_config
 
 import dfer.modeling  # noqa: F401
 from dfer.modeling import GcaResNetForVideoClassification

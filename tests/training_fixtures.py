@@ -8,19 +8,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 import train  # noqa: E402  (scripts/train.py: the command-line entry point under test)
+from tiny_models import TINY_GCA_RESNET, TINY_LOGO_FORMER, as_config_overrides  # noqa: E402
 
 SAMPLE_CLIPS_PER_CLASS = 3  # 21 clips: fold 1 trains on 14 and tests on 7 (one per class)
 
-TINY_GCA_RESNET = (
-    "stem_hidden_size=8,hidden_sizes=[8,16,32],gca_reduction=4,dynamic_num_blocks=1,dsf_num_attention_heads=2,"
-    "dsf_attention_head_size=8,dsf_intermediate_size=16,temporal_num_attention_heads=2,"
-    "temporal_attention_head_size=8,temporal_intermediate_size=16"
-)
-TINY_LOGO_FORMER = (
-    "stem_hidden_size=8,stem_stage_hidden_sizes=[8,16,16],stem_stage_depths=[1,1,1],hidden_size=16,"
-    "num_hidden_layers=2,num_attention_heads=2,intermediate_size=32,window_size=[2,2,1]"
-)
-TINY_MODELS = {"gca_resnet": TINY_GCA_RESNET, "logo_former": TINY_LOGO_FORMER}
+TINY_MODELS = {"gca_resnet": as_config_overrides(TINY_GCA_RESNET), "logo_former": as_config_overrides(TINY_LOGO_FORMER)}
 
 
 def tiny_run_argv(data_dir: Path, output_dir: Path, model: str = "gca_resnet", *extra: str) -> list[str]:
