@@ -42,6 +42,14 @@ def test_run_writes_a_complete_output_folder(finished_run, sample_dir):
     recalls = [metrics["per_class_accuracy"][name] for name in record["labels"]]
     assert metrics["uar"] == pytest.approx(sum(recalls) / 7)
 
+    # Each objective term is logged next to the total loss.
+    state = json.loads((output_dir / "checkpoint-8" / "trainer_state.json").read_text())
+    logged = [entry for entry in state["log_history"] if "loss" in entry]
+    assert logged and all(
+        {"loss_cross_entropy", "loss_intensity_aware", "loss_auxiliary_0", "loss_auxiliary_1"} <= set(entry)
+        for entry in logged
+    )
+
     run_args = json.loads((output_dir / "run_args.json").read_text())
     # The sample recipe's values, except where the command line overrode them.
     assert run_args["recipe"] == "sample" and run_args["optim"] == "adamw_torch" and run_args["ial_weight"] == 0.1

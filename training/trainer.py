@@ -66,7 +66,7 @@ class DferTrainer(Trainer):
         self.objective = objective.to(self.args.device)
         if any(True for _ in self.objective.parameters()):
             self.add_callback(ZeroObjectiveGradients(self.objective))
-        self._component_sums: dict[str, float] = {}
+        self._component_sums: dict[str, torch.Tensor] = {}
         self._component_steps = 0
 
     def _objective_from_args(self) -> nn.Module:
@@ -93,8 +93,9 @@ class DferTrainer(Trainer):
         outputs = model(**{name: value for name, value in inputs.items() if name != "labels"})
         result: ObjectiveOutput = self.objective(outputs, labels)
         if model.training:
+            # Summed as tensors: reading them (a device sync) waits for the next log.
             for name, value in result.components.items():
-                self._component_sums[name] = self._component_sums.get(name, 0.0) + value.detach().item()
+                self._component_sums[name] = self._component_sums.get(name, 0.0) + value.detach()
             self._component_steps += 1
         return (result.loss, outputs) if return_outputs else result.loss
 
@@ -102,7 +103,7 @@ class DferTrainer(Trainer):
         # Training logs also carry each objective term, averaged since the last log (this process's batches).
         if "loss" in logs and self._component_steps:
             for name, total in self._component_sums.items():
-                logs[f"loss_{name}"] = round(total / self._component_steps, 6)
+                logs[f"loss_{name}"] = round(float(total) / self._component_steps, 6)
             self._component_sums, self._component_steps = {}, 0
         super().log(logs, start_time)
 
