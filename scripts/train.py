@@ -13,6 +13,7 @@ import json
 import sys
 
 import torch
+from accelerate import PartialState
 from transformers import HfArgumentParser
 
 from dfer.training.recipes import default_recipe, recipe_defaults
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     model_args, data_args, training_args = build_parser(argv).parse_args_into_dataclasses(argv)
     recipe = model_args.recipe
     record = train_and_evaluate(model_args, data_args, training_args)
+    if not PartialState().is_main_process:
+        return
     print(json.dumps({"per_class_accuracy": record["metrics"]["per_class_accuracy"]}, indent=1))
     print(f"{record['model_type']} ({recipe} recipe) on {record['dataset']}: {summary_line(record)}")
     print(f"Saved to {training_args.output_dir}")

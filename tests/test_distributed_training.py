@@ -34,5 +34,5 @@ def test_two_process_training(tmp_path, model, objective_args):
     assert record["metrics"]["num_clips"] == 7
     state = json.loads((output_dir / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2
-    # One summary line per process: both ran to the end.
-    assert completed.stdout.count("on sample: UAR") == 2
+    # Both processes ran to the end (torchrun reports any failure); only the main one prints the summary.
+    assert completed.stdout.count("on sample: UAR") == 1
