@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from accelerate import PartialState
 from transformers import HfArgumentParser
 
 from dfer.training import save_confusion_matrix_figure
@@ -26,6 +27,8 @@ def main() -> None:
     parser.set_defaults(report_to=[], output_dir="evaluation")
     evaluation_args, data_args, training_args = parser.parse_args_into_dataclasses()
     record = evaluate_checkpoint(evaluation_args.checkpoint, data_args, training_args, evaluation_args.split)
+    if not PartialState().is_main_process:
+        return
     output_dir = Path(training_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -191,6 +191,16 @@ def test_inference_folds_batch_norm_without_changing_the_result():
         layer.normalization.running_var.mul_(3)
         layer.convolution.weight.add_(0.1)
         torch.testing.assert_close(layer(frames), unfolded(), rtol=1e-5, atol=1e-5)
+        # A training-mode pass moves the running statistics (without an optimiser step).
+        layer.train()
+        layer(torch.rand(4, 3, 16, 16) * 3)
+        layer.eval()
+        torch.testing.assert_close(layer(frames), unfolded(), rtol=1e-5, atol=1e-5)
+        # Statistics moved while the cache is warm and no mode switch happens in between.
+        layer.normalization.train()
+        layer.normalization(torch.rand(4, 8, 8, 8) * 5)
+        layer.normalization.eval()
+        torch.testing.assert_close(layer(frames), unfolded(), rtol=1e-5, atol=1e-5)
     with torch.inference_mode():
         fresh = GcaResNetConvLayer(tiny_config(), 3, 8).eval()  # inference tensors: no version counter
         torch.testing.assert_close(fresh(frames), torch.relu(fresh.normalization(fresh.convolution(frames))))

@@ -78,8 +78,8 @@ def test_evaluate_checkpoint_reproduces_the_run_metrics(finished_run, sample_dir
 
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(finished_run, sample_dir, tmp_path):
     output_dir, record = finished_run
-    # Same seed, same data: same result.
-    again = run_training(tiny_run_argv(sample_dir, tmp_path / "again"))
+    # Same seed, same data: same result. ("last" with no checkpoint yet starts afresh, as the fold runner needs.)
+    again = run_training(tiny_run_argv(sample_dir, tmp_path / "again", "gca_resnet", "--resume_from_checkpoint", "last"))
     assert again["metrics"] == record["metrics"]
 
     # An interruption after epoch 1 leaves checkpoint-4 behind; resuming from it ends where the full run ended.

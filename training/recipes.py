@@ -20,6 +20,7 @@ RECIPES: dict[str, dict] = {
         "weight_decay_all_parameters": True,
         "lr_step_epochs": 7,
         "lr_step_gamma": 0.5,
+        "max_grad_norm": 0.0,  # plain SGD: the official code does not clip gradients
         "num_train_epochs": 100,
         "per_device_train_batch_size": 40,
         "sampler": "segment",
@@ -42,6 +43,7 @@ RECIPES: dict[str, dict] = {
         "weight_decay_all_parameters": True,
         "lr_step_epochs": 40,
         "lr_step_gamma": 0.1,
+        "max_grad_norm": 0.0,
         "num_train_epochs": 100,
         "per_device_train_batch_size": 32,
         "sampler": "segment_pairs",

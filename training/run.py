@@ -16,6 +16,7 @@ import numpy as np
 from accelerate import PartialState
 from datasets import DatasetDict
 from transformers import AutoConfig, AutoModelForVideoClassification, PreTrainedModel, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
 import dfer.modeling  # noqa: F401  (registers the models with the Auto classes)
 from dfer.processing import ClipTransform, DferVideoProcessor, load_dfew, load_ferv39k
@@ -197,7 +198,8 @@ def train_and_evaluate(
     )
     resume = training_args.resume_from_checkpoint
     if resume == "last":
-        resume = True  # the Trainer picks the newest checkpoint-* in output_dir
+        # The newest checkpoint-* in output_dir, or a fresh start when the run never saved one.
+        resume = get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
     train_result = trainer.train(resume_from_checkpoint=resume)
 
     record = evaluation_record(trainer, splits["test"], label_names, data_args, training_args.objective)

@@ -115,8 +115,10 @@ class DferTrainer(Trainer):
         return super().get_decay_parameter_names(model)
 
     def create_optimizer(self, model=None):
+        # The Trainer calls this on every train(); the objective's groups join a new optimiser only once.
+        is_new = self.optimizer is None
         optimizer = super().create_optimizer(model)
-        groups = self.objective.param_groups() if hasattr(self.objective, "param_groups") else []
+        groups = self.objective.param_groups() if is_new and hasattr(self.objective, "param_groups") else []
         for group in groups:
             # Group options the objective does not set (momentum...) come from the main optimiser.
             optimizer.add_param_group({**{k: v for k, v in optimizer.defaults.items() if k != "params"}, **group})
@@ -127,11 +129,12 @@ class DferTrainer(Trainer):
         if step_epochs is None or self.lr_scheduler is not None:
             return super().create_scheduler(num_training_steps, optimizer)
         optimizer = optimizer if optimizer is not None else self.optimizer
-        epochs = self.args.num_train_epochs if self.args.max_steps <= 0 else None
-        steps_per_epoch = num_training_steps / epochs if epochs else num_training_steps
+        # Optimiser steps per epoch on this process (the dataloader is already split across processes).
+        steps_per_epoch = max(1, len(self.get_train_dataloader()) // self.args.gradient_accumulation_steps)
         step_size = max(1, round(step_epochs * steps_per_epoch))
         gamma = self.args.lr_step_gamma
-        # StepLR counted in optimiser steps: the factor drops by gamma every `step_epochs` epochs.
+        # StepLR counted in optimiser steps: the factor drops by gamma every `step_epochs` epochs, for every
+        # parameter group (the compact loss's centres included, as a StepLR over one optimiser does).
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: gamma ** math.floor(step / step_size)
         )

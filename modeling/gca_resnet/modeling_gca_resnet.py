@@ -103,15 +103,22 @@ class GcaResNetConvLayer(nn.Module):
         weight = (conv.weight * scale.view(-1, 1, 1, 1)).contiguous(memory_format=torch.channels_last)
         return weight, norm.bias - norm.running_mean * scale
 
+    def train(self, mode: bool = True):
+        self._folded_cache = None
+        return super().train(mode)
+
     def _cached_folded_weight_and_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
-        # Valid while no source tensor is replaced or modified in place (optimiser step, load_state_dict,
-        # .to()): each bumps a version counter or changes the tensor's identity.
+        # Valid while no source tensor is replaced or modified in place: an optimiser step, load_state_dict or
+        # .to() bumps a version counter or changes a tensor's identity. BatchNorm updates its running statistics
+        # without bumping theirs, but always bumps `num_batches_tracked` with them. Writes through `.data` are
+        # invisible to version counters: call `.eval()` after them (it clears the cache).
         tensors = (
             self.convolution.weight,
             self.normalization.weight,
             self.normalization.bias,
             self.normalization.running_mean,
             self.normalization.running_var,
+            self.normalization.num_batches_tracked,
         )
         key = tuple((id(t), t._version, t.device, t.dtype) for t in tensors)
         if self._folded_cache is None or self._folded_cache[0] != key:
@@ -124,8 +131,9 @@ class GcaResNetConvLayer(nn.Module):
         else:
             # Inference: the frozen BatchNorm folded into the convolution gives the same result with one pass
             # over the activations instead of two. Without autograd the folded weights are computed once
-            # (parameters made under inference_mode have no version counter to check, so they are not cached).
-            if torch.is_grad_enabled() or self.convolution.weight.is_inference():
+            # (not under torch.compile, which folds them itself, nor for parameters made under inference_mode,
+            # which have no version counter to check).
+            if torch.is_grad_enabled() or torch.compiler.is_compiling() or self.convolution.weight.is_inference():
                 weight, bias = self.folded_weight_and_bias()
             else:
                 weight, bias = self._cached_folded_weight_and_bias()
