@@ -288,6 +288,25 @@ def eager_attention_forward(
     return context, attention_probs
 
 
+def attend(module: nn.Module, query, key, value, attention_mask, **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Multi-head attention through the configured implementation (SDPA by default, eager for attention maps).
+    `module` carries `config`, `scaling` and `attention_dropout`."""
+    attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+        module.config._attn_implementation, eager_attention_forward
+    )
+    return attention_interface(
+        module,
+        query,
+        key,
+        value,
+        attention_mask,
+        scaling=module.scaling,
+        dropout=module.attention_dropout if module.training else 0.0,
+        is_causal=False,
+        **kwargs,
+    )
+
+
 class LogoFormerLocalAttention(nn.Module):
     """
     Multi-head self-attention computed independently inside each non-overlapping 3-D window of the token grid, so a
@@ -321,20 +340,7 @@ class LogoFormerLocalAttention(nn.Module):
         if attention_mask is not None:
             attention_mask = attention_mask.repeat(batch_size, 1, 1, 1)
 
-        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
-        )
-        context, attention_probs = attention_interface(
-            self,
-            query,
-            key,
-            value,
-            attention_mask,
-            scaling=self.scaling,
-            dropout=self.attention_dropout if self.training else 0.0,
-            is_causal=False,
-            **kwargs,
-        )
+        context, attention_probs = attend(self, query, key, value, attention_mask, **kwargs)
         context = context.reshape(num_windows_total, window_tokens, hidden_size)
         context = merge_windows(context, batch_size, grid_size, self.window_size)
         return self.output_dropout(self.output(context)), attention_probs
@@ -399,20 +405,7 @@ class LogoFormerGlobalAttention(nn.Module):
         key_value = self.key_value(summaries).view(batch_size, num_windows, 2, self.num_heads, self.head_size)
         key, value = key_value.permute(2, 0, 3, 1, 4).unbind(0)
 
-        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
-        )
-        context, attention_probs = attention_interface(
-            self,
-            query,
-            key,
-            value,
-            None,
-            scaling=self.scaling,
-            dropout=self.attention_dropout if self.training else 0.0,
-            is_causal=False,
-            **kwargs,
-        )
+        context, attention_probs = attend(self, query, key, value, None, **kwargs)
         context = context.reshape(batch_size, num_tokens, hidden_size)
         return self.output_dropout(self.output(context)), attention_probs
 
