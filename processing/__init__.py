@@ -37,15 +37,7 @@ def __getattr__(name):
 
 
 __all__ = [
-    "EMOTION_LABELS",
-    "ClipTransform",
-    "DatasetCheckError",
-    "format_problems",
-    "load_dfew",
-    "load_ferv39k",
-    "read_clip_list",
-    "read_dfew_split_csv",
-    "read_ferv39k_split_csv",
+    *_DATASET_NAMES,
     "AUGMENTATION_PRESETS",
     "AugmentationRecipe",
     "ClipAugmentation",

@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 
 from dfer.processing import DferVideoProcessor, list_frame_files, sample_frame_indices
+from dfer.processing.face_samples import encode_video
 
 
 def face_like_frame(side: int, clip: int, index: int) -> np.ndarray:
@@ -58,16 +59,8 @@ def make_frame_folders(root: Path, clips: int, frames: int, side: int) -> list[P
 
 def make_face_video(path: Path, frames: int, side: int, clip: int = 0) -> Path:
     """H.264 (x264 medium, default quality) of the same face-like frames as the JPEG folders."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25, options={"preset": "medium"})
-        stream.height, stream.width, stream.pix_fmt = side, side, "yuv420p"
-        for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(face_like_frame(side, clip, index), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    face_frames = (face_like_frame(side, clip, index) for index in range(frames))
+    return encode_video(path, face_frames, fps=25, options={"preset": "medium"})
 
 
 def make_video(

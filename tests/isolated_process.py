@@ -27,16 +27,16 @@ else:
 
 
 def run_without_dfer(code: str, cwd: Path, timeout: float = 300) -> str:
-    """Run `code` in a child interpreter (stdin closed, working directory `cwd`); return its stdout."""
+    """Run `code` in `python -I` (stdin closed, working directory `cwd`, no PYTHONPATH); return its stdout."""
     script = _HIDE_DFER + textwrap.dedent(code)
     result = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-I", "-c", script],
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(cwd), "OMP_NUM_THREADS": "1"},
     )
     if result.returncode != 0:
         raise AssertionError(f"child process failed ({result.returncode}):\n{result.stderr[-4000:]}")

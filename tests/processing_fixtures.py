@@ -1,18 +1,15 @@
 """Helpers for the processing tests: tiny generated clips whose frames carry their own index, the real
-annotation lists (gzipped copies in tests/data/processing), and a child process that cannot import `dfer`."""
+annotation lists (gzipped copies in tests/data/processing)."""
 
 import gzip
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 
+from dfer.processing.face_samples import encode_video
+
 DATA = Path(__file__).parent / "data" / "processing"
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def frame_colour(index: int) -> tuple[int, int, int]:
@@ -52,19 +49,8 @@ def write_video(path: Path, num_frames: int, size=(48, 64), codec="libx264", rat
     }.get(codec, {})
     if gop:
         options["g"] = str(gop)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=rate, options=options)
-        stream.height, stream.width = size
-        stream.pix_fmt = "yuv420p"
-        for index in range(num_frames):
-            frame = av.VideoFrame.from_ndarray(
-                np.full((*size, 3), frame_colour(index), np.uint8), format="rgb24"
-            )
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    frames = (np.full((*size, 3), frame_colour(index), np.uint8) for index in range(num_frames))
+    return encode_video(path, frames, fps=rate, codec=codec, options=options)
 
 
 def annotation_file(name: str, destination: Path) -> Path:
@@ -77,35 +63,3 @@ def annotation_file(name: str, destination: Path) -> Path:
 
 def annotation_lines(name: str) -> list[str]:
     return gzip.decompress((DATA / f"{name}.gz").read_bytes()).decode().splitlines()
-
-
-_HIDE_DFER = f"""
-import sys
-# The editable install exposes `dfer` to every interpreter of the venv through a meta-path finder; drop it.
-sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")
-                    and "__editable__" not in type(f).__module__]
-sys.path[:] = [p for p in sys.path if p.rstrip("/") != {str(REPO_ROOT)!r} and "__editable__" not in p]
-sys.path_importer_cache.clear()
-try:
-    import dfer  # noqa: F401
-except ImportError:
-    pass
-else:
-    raise SystemExit("isolation failed: dfer is importable")
-"""
-
-
-def run_without_dfer(code: str, cwd: Path, timeout: float = 300) -> str:
-    """Run `code` in `python -I` (stdin closed, cwd `cwd`, no PYTHONPATH) that cannot import `dfer`."""
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", _HIDE_DFER + textwrap.dedent(code)],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(cwd), "OMP_NUM_THREADS": "1"},
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"child process failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return result.stdout

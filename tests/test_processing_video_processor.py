@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from processing_fixtures import decoded_index, run_without_dfer, write_frame_folder, write_video
+from isolated_process import run_without_dfer
+from processing_fixtures import decoded_index, write_frame_folder, write_video
 from tiny_models import tiny_gca_resnet_config
 from transformers import pipeline
 
