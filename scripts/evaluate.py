@@ -7,12 +7,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from accelerate import PartialState
 from transformers import HfArgumentParser
 
-from dfer.training import save_confusion_matrix_figure
-from dfer.training.run import DataArguments, evaluate_checkpoint, summary_line
+from dfer.training.run import DataArguments, evaluate_checkpoint, summary_line, write_metrics
 from dfer.training.trainer import DferTrainingArguments
 
 
@@ -29,12 +27,7 @@ def main() -> None:
     record = evaluate_checkpoint(evaluation_args.checkpoint, data_args, training_args, evaluation_args.split)
     if not PartialState().is_main_process:
         return
-    output_dir = Path(training_args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
-    save_confusion_matrix_figure(
-        np.array(record["metrics"]["confusion_matrix"]), record["labels"], output_dir / "confusion_matrix.png"
-    )
+    write_metrics(Path(training_args.output_dir), record)
     print(json.dumps(record["metrics"]["per_class_accuracy"], indent=1))
     print(f"{evaluation_args.checkpoint} on {data_args.dataset} {evaluation_args.split}: {summary_line(record)}")
 

@@ -249,19 +249,26 @@ def write_outputs(trainer, processor, record, model_args, data_args, training_ar
     output_dir = Path(training_args.output_dir)
     trainer.save_model(str(output_dir))
     processor.save_pretrained(str(output_dir))
-    (output_dir / METRICS_NAME).write_text(json.dumps(record, indent=2) + "\n")
+    write_metrics(output_dir, record)
     run_args = {**asdict(model_args), **asdict(data_args), **_training_args_dict(training_args)}
     # The file is published with the model: keep folder names, not this machine's absolute paths.
     for key in ("data_dir", "annotations", "model_name_or_path"):
         if run_args.get(key) and Path(run_args[key]).is_absolute():
             run_args[key] = Path(run_args[key]).name
     (output_dir / RUN_ARGS_NAME).write_text(json.dumps(run_args, indent=2, default=str) + "\n")
-    title = f"{record['model_type']} on {record['dataset']}" + (f" fold {record['fold']}" if record["fold"] else "")
+
+
+def write_metrics(output_dir: Path, record: dict) -> None:
+    """`metrics.json` and the confusion-matrix figure of one evaluation record."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / METRICS_NAME).write_text(json.dumps(record, indent=2) + "\n")
+    title = f"{record['model_type']} on {record['dataset']} {record['eval_split']}"
+    if record["fold"]:
+        title += f", fold {record['fold']}"
+    if record.get("model_selection"):
+        title += f" ({record['model_selection'].replace('_', ' ')})"
     save_confusion_matrix_figure(
-        np.array(record["metrics"]["confusion_matrix"]),
-        record["labels"],
-        output_dir / CONFUSION_MATRIX_NAME,
-        title=f"{title} ({record['model_selection'].replace('_', ' ')})",
+        np.array(record["metrics"]["confusion_matrix"]), record["labels"], output_dir / CONFUSION_MATRIX_NAME, title
     )
 
 
