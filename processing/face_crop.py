@@ -17,7 +17,7 @@ face first. The steps, each a small function:
    cannot, resized to the model's input.
 
 `crop_clip_faces` runs all of it on the few frames of one clip (what `DferVideoProcessor(face_crop=True)` uses);
-`dfer.processing.timeline` runs the same functions over a long video in a streaming pass.
+`dfer.inference.timeline` runs the same functions over a long video in a streaming pass.
 
 This file is copied next to checkpoints (the video processor imports it), so it imports only numpy and torch at
 module level; OpenCV is imported when a face is actually detected or cropped.

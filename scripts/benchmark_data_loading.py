@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from dfer.data.face_samples import encode_video
 from dfer.processing import DferVideoProcessor, list_frame_files, sample_frame_indices
-from dfer.processing.face_samples import encode_video
 
 
 def face_like_frame(side: int, clip: int, index: int) -> np.ndarray:

@@ -3,7 +3,7 @@
     python scripts/benchmark_predict.py [--seconds 60] [--window 2] [--stride 1] [--threads N]
 
 Generates (once, cached under outputs/benchmark/) an H.264 720p 30 fps video of a drawn face moving over a
-textured background (`dfer.processing.face_samples`), then runs the same streaming pass as `dfer predict` with the
+textured background (`dfer.data.face_samples`), then runs the same streaming pass as `dfer predict` with the
 full-size GCA-ResNet (`GcaResNetConfig()` defaults: 16 frames at 112x112, randomly initialised: speed only) and
 prints the real-time factor = video duration / processing time (above 1 = faster than real time), the work done
 (frames decoded, face detections) and the load average, since the machine may be shared.
@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 
+from dfer.data.face_samples import DETECTABLE_FACES, write_talking_head_video
+from dfer.inference import predict_timeline, resolve_device, summarize
+from dfer.inference.timeline import StreamStats
 from dfer.modeling import GcaResNetConfig, GcaResNetForVideoClassification
 from dfer.processing import DferVideoProcessor
-from dfer.processing.face_samples import DETECTABLE_FACES, write_talking_head_video
-from dfer.processing.timeline import StreamStats, predict_timeline, resolve_device, summarize
 
 
 def parse_args():

@@ -1,6 +1,6 @@
 """Classify one video (file or frame folder) with a saved checkpoint through `pipeline("video-classification")`.
 
-    python scripts/classify.py --model outputs/sample --video data/sample/Clip/clip_224x224/00001
+    python scripts/classify.py --model outputs/sample --video sample_data/Clip/clip_224x224/00001
 """
 
 import argparse

@@ -11,9 +11,9 @@ fi
 .venv/bin/pip install --quiet torch==2.13.0
 .venv/bin/pip install --quiet -e .
 
-.venv/bin/python scripts/train.py --dataset sample --data_dir data/sample --output_dir outputs/sample "$@"
+.venv/bin/dfer train --dataset sample --data_dir sample_data --output_dir outputs/sample "$@"
 # One clip of the test fold (never seen in training), with its true label.
-IFS=, read -r clip label < <(sed -n 2p "data/sample/EmoLabel_DataSplit/test(single-labeled)/set_1.csv" | tr -d '\r')
+IFS=, read -r clip label < <(sed -n 2p "sample_data/EmoLabel_DataSplit/test(single-labeled)/set_1.csv" | tr -d '\r')
 labels=(Happy Sad Neutral Angry Surprise Disgust Fear)
 echo "Clip $clip (true label: ${labels[$((label - 1))]}) through pipeline(\"video-classification\"):"
-.venv/bin/python scripts/classify.py --model outputs/sample --video "data/sample/Clip/clip_224x224/$clip"
+.venv/bin/python scripts/classify.py --model outputs/sample --video "sample_data/Clip/clip_224x224/$clip"

@@ -1,5 +1,5 @@
 """Helpers for the processing tests: tiny generated clips whose frames carry their own index, the real
-annotation lists (gzipped copies in tests/data/processing)."""
+annotation lists (gzipped copies in tests/fixtures/annotations)."""
 
 import gzip
 from pathlib import Path
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dfer.processing.face_samples import encode_video
+from dfer.data.face_samples import encode_video
 
-DATA = Path(__file__).parent / "data" / "processing"
+DATA = Path(__file__).parent / "fixtures" / "annotations"
 
 
 def frame_colour(index: int) -> tuple[int, int, int]:
@@ -54,7 +54,7 @@ def write_video(path: Path, num_frames: int, size=(48, 64), codec="libx264", rat
 
 
 def annotation_file(name: str, destination: Path) -> Path:
-    """Decompress a copied real annotation file (tests/data/processing/<name>.gz) into `destination`."""
+    """Decompress a copied real annotation file (tests/fixtures/annotations/<name>.gz) into `destination`."""
     destination.mkdir(parents=True, exist_ok=True)
     target = destination / name
     target.write_bytes(gzip.decompress((DATA / f"{name}.gz").read_bytes()))

@@ -1,14 +1,11 @@
 """Tiny end-to-end training runs on a tiny generated sample dataset (seconds on a 2-core CPU)."""
 
 import json
-import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
+from tiny_models import TINY_GCA_RESNET, TINY_LOGO_FORMER, as_config_overrides
 
-import train  # noqa: E402  (scripts/train.py: the command-line entry point under test)
-from tiny_models import TINY_GCA_RESNET, TINY_LOGO_FORMER, as_config_overrides  # noqa: E402
+from dfer.cli import train
 
 SAMPLE_CLIPS_PER_CLASS = 3  # 21 clips: fold 1 trains on 14 and tests on 7 (one per class)
 
@@ -16,7 +13,7 @@ TINY_MODELS = {"gca_resnet": as_config_overrides(TINY_GCA_RESNET), "logo_former"
 
 
 def tiny_run_argv(data_dir: Path, output_dir: Path, model: str = "gca_resnet", *extra: str) -> list[str]:
-    """Arguments of scripts/train.py for a tiny run of `model` with its paper recipe's objective."""
+    """Arguments of `dfer train` for a tiny run of `model` with its paper recipe's objective."""
     return [
         "--model", model,
         "--dataset", "sample",
@@ -39,6 +36,6 @@ def tiny_run_argv(data_dir: Path, output_dir: Path, model: str = "gca_resnet", *
 
 
 def run_training(argv: list[str]) -> dict:
-    train.main(argv)
+    assert train.main(argv) == 0
     output_dir = Path(argv[argv.index("--output_dir") + 1])
     return json.loads((output_dir / "metrics.json").read_text())

@@ -1,7 +1,18 @@
-"""Training objectives, the Trainer subclass that applies them, and evaluation metrics."""
+"""Training objectives, the Trainer subclass that applies them, evaluation metrics, and the runs built on them:
+one training run (`train_and_evaluate`), checkpoint evaluation (`evaluate_checkpoint`) and the fold protocol
+(`run_folds`), with their command-line arguments."""
 
+from .arguments import (
+    DataArguments,
+    EvaluationArguments,
+    FoldArguments,
+    ModelArguments,
+    evaluation_argument_parser,
+    training_argument_parser,
+)
 from .compact_loss import COMPACT_LOSS_FILENAME, CompactLoss
-from .hub import PublishError, TrainingOutput, build_model_card, push_training_output, read_training_output
+from .distributed import end_distributed_run
+from .folds import run_folds
 from .intensity_aware_loss import intensity_aware_loss, strongest_rival
 from .metrics import (
     classification_metrics,
@@ -17,15 +28,24 @@ from .objectives import (
     ObjectiveOutput,
     build_objective,
 )
+from .run import evaluate_checkpoint, train_and_evaluate
+from .trainer import DferTrainer, DferTrainingArguments
 
 __all__ = [
+    "DataArguments",
+    "DferTrainer",
+    "DferTrainingArguments",
+    "EvaluationArguments",
+    "FoldArguments",
+    "ModelArguments",
+    "end_distributed_run",
+    "evaluate_checkpoint",
+    "evaluation_argument_parser",
+    "run_folds",
+    "train_and_evaluate",
+    "training_argument_parser",
     "COMPACT_LOSS_FILENAME",
     "OBJECTIVES",
-    "PublishError",
-    "TrainingOutput",
-    "build_model_card",
-    "push_training_output",
-    "read_training_output",
     "CompactLoss",
     "CompactObjective",
     "CrossEntropyObjective",

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .run import METRICS_NAME, DataArguments, ModelArguments, train_and_evaluate
+from .arguments import DataArguments, ModelArguments
+from .run import METRICS_NAME, train_and_evaluate
 from .trainer import DferTrainingArguments
 
 logger = logging.getLogger(__name__)

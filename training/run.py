@@ -1,15 +1,16 @@
 """One training run: data -> model -> `DferTrainer` -> final evaluation -> a loadable output folder.
 
-Output folder (what `scripts/push_to_hub.py` publishes):
+Output folder (what `dfer push` publishes):
     config.json, model.safetensors, remote-code files      the model (loads with or without `dfer`)
     video_preprocessor_config.json (+ code)                 the video processor, in evaluation mode
     metrics.json                                            WAR, UAR, per-class accuracy, confusion matrix
     confusion_matrix.png, run_args.json, runs/ (TensorBoard), checkpoint-*/ (for resuming)
 """
 
+import gc
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,11 @@ from transformers import AutoConfig, AutoModelForVideoClassification, PreTrained
 from transformers.trainer_utils import get_last_checkpoint
 
 import dfer.modeling  # noqa: F401  (registers the models with the Auto classes)
-from dfer.processing import ClipTransform, DferVideoProcessor, load_dfew, load_ferv39k
-from dfer.processing.dfer_datasets import EMOTION_LABELS
-from dfer.processing.sample_dataset import generate_sample_dataset
+from dfer.data import EMOTION_LABELS, ClipTransform, generate_sample_dataset, load_dfew, load_ferv39k
+from dfer.processing import DferVideoProcessor
 
+from .arguments import DATASETS, FOLDED_DATASETS, MODEL_SELECTIONS, DataArguments, ModelArguments
+from .distributed import wait_for_everyone
 from .metrics import (
     classification_metrics,
     logits_from_predictions,
@@ -33,48 +35,9 @@ from .trainer import DferTrainer, DferTrainingArguments
 
 logger = logging.getLogger(__name__)
 
-DATASETS = ("dfew", "ferv39k", "sample")
-MODEL_SELECTIONS = ("last_epoch", "validation", "best_test_epoch")
 METRICS_NAME = "metrics.json"
 RUN_ARGS_NAME = "run_args.json"
 CONFUSION_MATRIX_NAME = "confusion_matrix.png"
-
-
-@dataclass
-class ModelArguments:
-    model: str = field(default="gca_resnet", metadata={"help": "gca_resnet or logo_former"})
-    recipe: str | None = field(
-        default=None, metadata={"help": "named preset: ial, logo_former, sample (default: the model's paper recipe)"}
-    )
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "start from this checkpoint instead of a fresh initialisation"}
-    )
-    num_frames: int = field(default=16, metadata={"help": "frames per clip"})
-    image_size: int = field(default=112, metadata={"help": "frame height and width"})
-    config_overrides: str | None = field(
-        default=None, metadata={"help": "model config values, e.g. 'hidden_dropout_prob=0.1,depths=[1,1,1]' (JSON values)"}
-    )
-
-
-@dataclass
-class DataArguments:
-    dataset: str = field(default="dfew", metadata={"help": "dfew, ferv39k or sample"})
-    data_dir: str = field(default="data", metadata={"help": "dataset root (for sample: where it is generated)"})
-    fold: int = field(default=1, metadata={"help": "DFEW fold 1..5 (and the sample's)"})
-    annotations: str | None = field(
-        default=None, metadata={"help": "folder of list files (path num_frames label) instead of the authors' CSVs"}
-    )
-    clip_folder: str = field(default="clip_224x224", metadata={"help": "DFEW: clip_224x224 or clip_224x224_16f"})
-    sampler: str = field(default="segment", metadata={"help": "segment, segment_pairs or uniform"})
-    augmentation: str = field(default="ial", metadata={"help": "augmentation preset: ial, logo_former, none"})
-    on_problems: str = field(default="raise", metadata={"help": "bad clips: raise (report and stop) or skip"})
-    check_frames: str = field(default="header", metadata={"help": "frame check before training: header, decode, none"})
-    model_selection: str = field(
-        default="last_epoch",
-        metadata={"help": "last_epoch, validation (held out from train) or best_test_epoch (reference-code style)"},
-    )
-    validation_fraction: float = field(default=0.1, metadata={"help": "share of train held out for validation"})
-    sample_clips_per_class: int = field(default=100, metadata={"help": "size of the generated sample dataset"})
 
 
 def load_splits(data_args: DataArguments, processor: DferVideoProcessor) -> DatasetDict:
@@ -84,7 +47,7 @@ def load_splits(data_args: DataArguments, processor: DferVideoProcessor) -> Data
         # One process writes the files; the others wait for it (data-parallel runs start together).
         with PartialState().main_process_first():
             generate_sample_dataset(data_args.data_dir, clips_per_class=data_args.sample_clips_per_class)
-    if data_args.dataset in ("dfew", "sample"):
+    if data_args.dataset in FOLDED_DATASETS:
         splits = load_dfew(
             data_args.data_dir,
             fold=data_args.fold,
@@ -208,6 +171,10 @@ def train_and_evaluate(
     record["train_samples_per_second"] = train_result.metrics.get("train_samples_per_second")
     if trainer.is_world_process_zero():
         write_outputs(trainer, processor, record, model_args, data_args, training_args)
+    # No process leaves while rank 0 still writes, and none holds the DDP model when it does (see distributed.py).
+    del trainer, model
+    gc.collect()
+    wait_for_everyone()
     return record
 
 
@@ -219,7 +186,7 @@ def evaluation_record(trainer, dataset, label_names: list[str], data_args: DataA
         "model_type": trainer.model.config.model_type,
         "objective": objective,
         "dataset": data_args.dataset,
-        "fold": data_args.fold if data_args.dataset in ("dfew", "sample") else None,
+        "fold": data_args.fold if data_args.dataset in FOLDED_DATASETS else None,
         "eval_split": "test",
         "labels": label_names,
         "metrics": classification_metrics(predictions, prediction.label_ids, label_names),

@@ -1,4 +1,4 @@
-"""Sliding-window timelines (processing/timeline.py): window planning, the streaming pass (right frames in the
+"""Sliding-window timelines (dfer.inference: timeline.py, writers.py): window planning, the streaming pass (right frames in the
 right windows, bounded buffers, faces that come and go), clear errors, and the CSV / JSON / PNG writers."""
 
 import csv
@@ -13,20 +13,12 @@ from processing_fixtures import decoded_index, write_frame_folder, write_video
 from tiny_models import tiny_gca_resnet_config as tiny_config
 
 import dfer.modeling  # noqa: F401
+from dfer.data.face_samples import write_noise_video, write_talking_head_video
+from dfer.inference.timeline import StreamStats, assign_frames, plan_windows, predict_timeline
+from dfer.inference.writers import summarize, write_csv, write_json, write_plot
 from dfer.modeling import GcaResNetForVideoClassification
 from dfer.processing import DferVideoProcessor
 from dfer.processing.face_crop import NoFaceFoundError
-from dfer.processing.face_samples import write_noise_video, write_talking_head_video
-from dfer.processing.timeline import (
-    StreamStats,
-    assign_frames,
-    plan_windows,
-    predict_timeline,
-    summarize,
-    write_csv,
-    write_json,
-    write_plot,
-)
 
 SIZE = (120, 160)
 FACE = 56

@@ -1,4 +1,4 @@
-"""The `dfer predict` command (processing/cli.py) on a tiny saved checkpoint."""
+"""The `dfer predict` command (dfer.cli.predict over dfer.inference.predict_videos) on a tiny saved checkpoint."""
 
 import csv
 import json
@@ -8,10 +8,11 @@ import torch
 from tiny_models import tiny_gca_resnet_config as tiny_config
 
 import dfer.modeling  # noqa: F401
+from dfer.cli import main
+from dfer.data.face_samples import write_noise_video, write_talking_head_video
+from dfer.inference import output_stems
 from dfer.modeling import GcaResNetForVideoClassification
 from dfer.processing import DferVideoProcessor
-from dfer.processing.cli import main, output_stems
-from dfer.processing.face_samples import write_noise_video, write_talking_head_video
 
 SIZE = (120, 160)
 

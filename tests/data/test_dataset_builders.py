@@ -1,4 +1,4 @@
-"""DFEW / FERV39k builders on small frame trees that mirror the real annotation lists (tests/data/processing)."""
+"""DFEW / FERV39k builders on small frame trees that mirror the real annotation lists (tests/fixtures/annotations)."""
 
 import logging
 from collections import Counter
@@ -7,15 +7,15 @@ import pytest
 import torch
 from processing_fixtures import annotation_file, annotation_lines, write_frame_folder
 
-from dfer.processing import (
+from dfer.data import (
     EMOTION_LABELS,
     DatasetCheckError,
-    DferVideoProcessor,
     load_dfew,
     load_ferv39k,
     read_clip_list,
     read_dfew_split_csv,
 )
+from dfer.processing import DferVideoProcessor
 
 DFEW_FOLD_SIZES = {1: (9356, 2341), 2: (9356, 2341), 3: (9357, 2340), 4: (9358, 2339), 5: (9361, 2336)}
 DFEW_CLASS_TOTALS = {

@@ -8,8 +8,9 @@ from training_fixtures import run_training, tiny_run_argv
 from transformers import pipeline
 
 import dfer.modeling  # noqa: F401
+from dfer.training import DataArguments, evaluate_checkpoint
+from dfer.cli import folds
 from dfer.training.folds import RESULTS_JSON, RESULTS_MARKDOWN, summarize_folds
-from dfer.training.run import DataArguments, evaluate_checkpoint
 from dfer.training.trainer import OBJECTIVE_STATE_NAME, DferTrainingArguments
 
 
@@ -130,10 +131,8 @@ def test_model_selection_on_test_fold_is_labelled(sample_dir, tmp_path):
 
 
 def test_fold_protocol_table_and_resume(sample_dir, tmp_path):
-    import run_folds  # scripts/run_folds.py
-
     argv = tiny_run_argv(sample_dir, tmp_path / "folds") + ["--num_train_epochs", "1", "--folds", "1", "2"]
-    run_folds.main(argv)
+    assert folds.main(argv) == 0
     summary = json.loads((tmp_path / "folds" / RESULTS_JSON).read_text())
     assert [row["fold"] for row in summary["folds"]] == [1, 2]
     per_fold = [json.loads((tmp_path / "folds" / f"fold_{k}" / "metrics.json").read_text()) for k in (1, 2)]
@@ -144,6 +143,6 @@ def test_fold_protocol_table_and_resume(sample_dir, tmp_path):
 
     # Finished folds are not trained again: a rerun leaves their outputs untouched.
     stamp = (tmp_path / "folds" / "fold_1" / "model.safetensors").stat().st_mtime_ns
-    run_folds.main(argv)
+    assert folds.main(argv) == 0
     assert (tmp_path / "folds" / "fold_1" / "model.safetensors").stat().st_mtime_ns == stamp
 

@@ -11,6 +11,7 @@ from tiny_models import tiny_gca_resnet_config as tiny_config
 from transformers import pipeline
 
 import dfer.modeling  # noqa: F401  (registers the Auto classes)
+from dfer.data.face_samples import talking_head_frames, write_noise_video, write_talking_head_video
 from dfer.modeling import GcaResNetForVideoClassification
 from dfer.processing import DferVideoProcessor
 from dfer.processing.face_crop import (
@@ -24,7 +25,6 @@ from dfer.processing.face_crop import (
     main_track,
     track_boxes,
 )
-from dfer.processing.face_samples import talking_head_frames, write_noise_video, write_talking_head_video
 
 SIZE = (120, 160)
 FACE = 56

@@ -9,7 +9,7 @@ from official_ial_weights import build_official_state_dict, load_reference, refe
 from dfer.modeling import GcaResNetForVideoClassification
 from dfer.modeling.gca_resnet.convert_ial_checkpoint import convert_ial_checkpoint, convert_ial_state_dict
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "convert_ial_checkpoint.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "convert_ial_checkpoint.py"
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .dfer_datasets import EMOTION_LABELS
+from .labels import EMOTION_LABELS
 
 # Facial action targets of each class at full intensity (0 = neutral face). Loosely after FACS prototypes:
 # smile = AU12, frown = AU15, inner brow raise = AU1, brow lower = AU4, upper lid raise = AU5, jaw drop = AU26,

@@ -17,13 +17,13 @@ import pytest
 import torch
 from hub_server import LoopbackHub
 from huggingface_hub import constants
-from isolated_process import REPO_ROOT, run_without_dfer
+from isolated_process import run_without_dfer
 from processing_fixtures import write_video
 from test_model_card import write_training_output
 from transformers import pipeline
 
+from dfer.hub import PublishError, push_training_output
 from dfer.modeling import GcaResNetForVideoClassification
-from dfer.training.hub import PublishError, push_training_output
 
 WRITE_TOKEN, READ_TOKEN = "hf_alice_write", "hf_alice_read"
 TOKENS = {WRITE_TOKEN: ("alice", True), READ_TOKEN: ("alice", False), "hf_bob": ("bob", True)}
@@ -78,12 +78,12 @@ def test_push_then_load_by_repo_id_without_dfer(tmp_path):
 
     with LoopbackHub(tokens=TOKENS) as hub:
         env = hub_environment(hub, tmp_path, WRITE_TOKEN)
-        # Publish with the script, then, with dfer installed, run the card's snippet that needs no remote code.
+        # Publish with `dfer push`, then, with dfer installed, run the card's snippet that needs no remote code.
         script_args = [str(output), "--repo-id", REPO_ID, "--revision", BRANCH, "--private", "--include-logs"]
         publisher = f"""
-            import contextlib, io, json, re, runpy, sys
-            sys.argv = ["push_to_hub.py", *{script_args!r}]
-            runpy.run_path({str(REPO_ROOT / "scripts" / "push_to_hub.py")!r}, run_name="__main__")
+            import contextlib, io, json, re
+            from dfer.cli import main as dfer
+            assert dfer(["push", *{script_args!r}]) == 0
 
             from huggingface_hub import hf_hub_download
             card = open(hf_hub_download({REPO_ID!r}, "README.md", revision={BRANCH!r})).read()
@@ -184,8 +184,8 @@ def test_refusals_give_one_message_and_leave_nothing_behind(tmp_path):
         hub.add_repo("alice/locked", files={"README.md": b"---\nlicense: mit\n---\nearlier card\n"})
         hub.refuse_commits_to |= {"alice/refused", "alice/locked"}
         code = f"""
-            import contextlib, io, json, runpy, sys
-            from dfer.training.hub import PublishError, push_training_output
+            import contextlib, io, json
+            from dfer.hub import PublishError, push_training_output
 
             results = {{}}
             for name, kwargs in {{
@@ -201,14 +201,11 @@ def test_refusals_give_one_message_and_leave_nothing_behind(tmp_path):
                 except PublishError as error:
                     results[name] = str(error)
 
-            # The script turns the same error into one line on stderr and exit status 1.
-            sys.argv = ["push_to_hub.py", {str(output)!r}, "--repo-id", "alice/refused"]
+            # `dfer push` turns the same error into one line on stderr and exit status 1.
+            from dfer.cli import main as dfer
             stderr = io.StringIO()
             with contextlib.redirect_stderr(stderr):
-                try:
-                    runpy.run_path({str(REPO_ROOT / "scripts" / "push_to_hub.py")!r}, run_name="__main__")
-                except SystemExit as exit:
-                    results["script_status"] = exit.code
+                results["script_status"] = dfer(["push", {str(output)!r}, "--repo-id", "alice/refused"])
             results["script_stderr"] = stderr.getvalue()
             print(json.dumps(results))
             """
@@ -249,7 +246,7 @@ def test_refusals_give_one_message_and_leave_nothing_behind(tmp_path):
         }
 
         assert results["script_status"] == 1
-        assert results["script_stderr"].startswith("error: The Hub refused committing")
+        assert results["script_stderr"].startswith("dfer push: error: The Hub refused committing")
         assert (
             len(results["script_stderr"].strip().splitlines()) == 1
             and "Traceback" not in results["script_stderr"]

@@ -12,9 +12,9 @@ from huggingface_hub import ModelCard
 from PIL import Image
 from tiny_models import tiny_gca_resnet_config, tiny_logo_former_config
 
+from dfer.hub import PublishError, build_model_card, read_training_output, upload_operations
 from dfer.modeling import GcaResNetForVideoClassification, LogoFormerForVideoClassification
 from dfer.processing import DferVideoProcessor
-from dfer.training.hub import PublishError, build_model_card, read_training_output, upload_operations
 
 LABELS = ["Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear"]
 # A plausible test fold in miniature: rows are true classes, columns predictions; Disgust is never recognised.

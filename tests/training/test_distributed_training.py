@@ -1,4 +1,5 @@
-"""Two data-parallel processes on CPU (gloo, through torchrun) train a few steps with each objective."""
+"""Two data-parallel processes on CPU (gloo) train a few steps with each objective, launched as the README says:
+`torchrun ... -m dfer.cli train` and `accelerate launch ... -m dfer.cli train`."""
 
 import json
 import os
@@ -7,22 +8,29 @@ import subprocess
 import sys
 
 import pytest
-from training_fixtures import REPO_ROOT, tiny_run_argv
+from training_fixtures import tiny_run_argv
+
+LAUNCHERS = {
+    "torchrun": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
+    "accelerate": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"],
+}  # fmt: skip
 
 
+@pytest.mark.multiprocess
 @pytest.mark.parametrize(
-    "model, objective_args",
+    "launcher, model, objective_args",
     [
-        ("gca_resnet", ["--objective", "ce"]),
-        ("gca_resnet", ["--objective", "ial"]),
-        ("logo_former", ["--recipe", "logo_former"]),  # CE + compact loss with class centres
+        ("torchrun", "gca_resnet", ["--objective", "ce"]),
+        ("torchrun", "gca_resnet", ["--objective", "ial"]),
+        ("torchrun", "logo_former", ["--recipe", "logo_former"]),  # CE + compact loss with class centres
+        ("accelerate", "gca_resnet", ["--objective", "ial"]),
     ],
 )
-def test_two_process_training(tmp_path, model, objective_args):
+def test_two_process_training(tmp_path, launcher, model, objective_args):
     output_dir = tmp_path / "out"
     argv = tiny_run_argv(tmp_path / "sample", output_dir, model, *objective_args, "--max_steps", "2")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(REPO_ROOT / "scripts" / "train.py"), *argv]  # fmt: skip
+    command = [*LAUNCHERS[launcher], "-m", "dfer.cli", "train", *argv]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
     assert completed.returncode == 0, f"{shlex.join(command)}\n{completed.stderr[-3000:]}"

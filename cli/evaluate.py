@@ -1,0 +1,39 @@
+"""`dfer evaluate`: evaluate a saved checkpoint (model + processor) on a dataset split, over
+`dfer.training.evaluate_checkpoint`; print and save WAR, UAR and per-class accuracy (metrics.json and the
+confusion-matrix figure in --output_dir)."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from accelerate import PartialState
+
+from dfer.training import end_distributed_run, evaluate_checkpoint, evaluation_argument_parser
+from dfer.training.arguments import check_data_arguments
+from dfer.training.run import summary_line, write_metrics
+
+from .errors import report_error
+
+EXAMPLE = """example:
+  dfer evaluate --checkpoint out/fold1 --dataset dfew --data_dir DFEW --fold 1 --output_dir out/eval"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = evaluation_argument_parser(
+        prog="dfer evaluate", description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    try:
+        evaluation_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
+        check_data_arguments(data_args)
+        record = evaluate_checkpoint(evaluation_args.checkpoint, data_args, training_args, evaluation_args.split)
+    except (ValueError, OSError) as error:
+        return report_error("evaluate", error)
+    is_main_process = PartialState().is_main_process
+    if is_main_process:
+        write_metrics(Path(training_args.output_dir), record)
+        print(json.dumps(record["metrics"]["per_class_accuracy"], indent=1))
+        print(f"{evaluation_args.checkpoint} on {data_args.dataset} {evaluation_args.split}: {summary_line(record)}")
+    end_distributed_run()
+    return 0

@@ -1,0 +1,97 @@
+"""`dfer predict`: expression timelines of your own videos, over `dfer.inference.predict_videos`.
+
+Writes, for every video, `<output>/<name>.csv`, `<name>.json` (the timeline: start, end, top label, all class
+probabilities, whether a face was found) and `<name>.png` (probabilities over time), and prints a short
+summary. A video that cannot be read, has no video stream or shows no face is reported and skipped; the others
+are still processed, and the exit status is 1 when any video failed (2 for a usage or model error).
+"""
+
+import argparse
+import sys
+
+from dfer.inference import DEFAULT_OUTPUT_DIR, CheckpointLoadError, VideoPrediction, predict_videos, summarize
+
+from .errors import PARTIAL_FAILURE, report_error
+
+EXAMPLE = "example:\n  dfer predict interview.mp4 talk.mkv --model outputs/sample --window 2 --stride 1 --output predictions/"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dfer predict",
+        description="Slide a window over each video, crop the face, classify each window and write a "
+        "timeline (CSV + JSON) and a plot (PNG) per video.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders of frame images")
+    parser.add_argument("--model", required=True, help="checkpoint folder or Hub repo id (model + processor)")
+    parser.add_argument("--window", type=float, default=2.0, help="window length in seconds (default 2)")
+    parser.add_argument("--stride", type=float, default=1.0, help="seconds between window starts (default 1)")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT_DIR, help=f"output folder (default {DEFAULT_OUTPUT_DIR})")
+    parser.add_argument("--batch-size", type=int, default=8, help="windows per model call (default 8)")
+    parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--fps", type=float, help="frame rate to assume (frame folders default to 30)")
+    parser.add_argument(
+        "--no-face-crop", action="store_true", help="the videos are already face crops: skip face detection"
+    )
+    parser.add_argument(
+        "--detect-interval",
+        type=float,
+        default=0.1,
+        help="seconds between face detections; boxes in between are interpolated (default 0.1)",
+    )
+    parser.add_argument(
+        "--margin", type=float, default=0.2, help="margin around the face box, fraction of its side (default 0.2)"
+    )
+    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--revision", help="Hub revision of --model")
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow a Hub checkpoint's own model code to run"
+    )
+    return parser
+
+
+def print_result(result: VideoPrediction) -> None:
+    if result.error is not None:
+        print(f"dfer predict: error: {result.video}: {result.error}", file=sys.stderr)
+        return
+    print(summarize(result.timeline))
+    print("  wrote " + ", ".join(str(path) for path in result.written))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.window <= 0 or args.stride <= 0 or args.batch_size < 1 or args.detect_interval <= 0:
+        parser.error("--window, --stride, --detect-interval and --batch-size must be positive.")
+    try:
+        results = predict_videos(
+            args.videos,
+            args.model,
+            output_dir=args.output,
+            window_seconds=args.window,
+            stride_seconds=args.stride,
+            batch_size=args.batch_size,
+            device=args.device,
+            fps=args.fps,
+            face_crop=not args.no_face_crop,
+            detect_interval=args.detect_interval,
+            margin=args.margin,
+            plot=not args.no_plot,
+            progress=not args.no_progress,
+            revision=args.revision,
+            trust_remote_code=args.trust_remote_code,
+            on_result=print_result,
+        )
+    except CheckpointLoadError as error:
+        return report_error("predict", error)
+    failures = [result.video for result in results if result.error is not None]
+    if failures:
+        print(
+            f"dfer predict: {len(failures)} of {len(results)} videos failed: {', '.join(failures)}",
+            file=sys.stderr,
+        )
+        return PARTIAL_FAILURE
+    return 0

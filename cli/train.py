@@ -1,0 +1,57 @@
+"""`dfer train`: train and evaluate one model, over `dfer.training.train_and_evaluate`.
+
+Every `TrainingArguments` flag works. A recipe (--recipe ial | logo_former | sample; default: the model's paper
+recipe, or `sample` for GCA-ResNet on the sample dataset) sets every hyper-parameter; any flag given on the
+command line overrides it. Resume an interrupted run with --resume_from_checkpoint last (or a checkpoint
+folder). Data parallel: `torchrun --nproc_per_node 2 -m dfer.cli train ...` or
+`accelerate launch --multi_gpu --num_processes 2 -m dfer.cli train ...`.
+"""
+
+import argparse
+import json
+import sys
+
+from accelerate import PartialState
+
+from dfer.training import end_distributed_run, train_and_evaluate, training_argument_parser
+from dfer.training.arguments import check_run_arguments
+from dfer.training.run import summary_line
+
+from .errors import report_error
+
+EXAMPLE = """example:
+  dfer train --dataset sample --data_dir sample_data --output_dir outputs/sample
+  accelerate launch -m dfer.cli train --model gca_resnet --dataset dfew --data_dir DFEW --fold 1 --output_dir out/fold1"""
+
+
+def parse(argv: list[str], *extra_dataclasses, prog: str, description: str, example: str):
+    """The dataclasses of a training command; `ValueError` for any setting that cannot work."""
+    parser = training_argument_parser(
+        argv,
+        *extra_dataclasses,
+        prog=prog,
+        description=description,
+        epilog=example,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parsed = parser.parse_args_into_dataclasses(argv)
+    check_run_arguments(parsed[0], parsed[1])
+    return parsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        model_args, data_args, training_args = parse(
+            argv, prog="dfer train", description=__doc__, example=EXAMPLE
+        )
+        record = train_and_evaluate(model_args, data_args, training_args)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as error:
+        return report_error("train", error)
+    is_main_process = PartialState().is_main_process
+    end_distributed_run()
+    if is_main_process:
+        print(json.dumps({"per_class_accuracy": record["metrics"]["per_class_accuracy"]}, indent=1))
+        print(f"{record['model_type']} ({model_args.recipe} recipe) on {record['dataset']}: {summary_line(record)}")
+        print(f"Saved to {training_args.output_dir}")
+    return 0

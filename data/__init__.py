@@ -1,0 +1,33 @@
+"""Where clips come from: the DFEW and FERV39k dataset builders (`datasets.DatasetDict`s checked against the disk
+before anything trains), their annotation readers and checks, the label sets, and the synthetic sample data."""
+
+from .annotation_files import (
+    ClipEntry,
+    ClipProblem,
+    DatasetCheckError,
+    read_clip_list,
+    read_dfew_split_csv,
+    read_ferv39k_split_csv,
+)
+from .builders import DFEW_FOLDS, ClipTransform, load_dfew, load_ferv39k
+from .clip_checks import FRAME_CHECKS, check_split, format_problems
+from .labels import EMOTION_LABELS
+from .sample_dataset import generate_sample_dataset
+
+__all__ = [
+    "DFEW_FOLDS",
+    "EMOTION_LABELS",
+    "FRAME_CHECKS",
+    "ClipEntry",
+    "ClipProblem",
+    "ClipTransform",
+    "DatasetCheckError",
+    "check_split",
+    "format_problems",
+    "generate_sample_dataset",
+    "load_dfew",
+    "load_ferv39k",
+    "read_clip_list",
+    "read_dfew_split_csv",
+    "read_ferv39k_split_csv",
+]

@@ -1,0 +1,32 @@
+"""Running a trained model on ordinary videos: streaming expression timelines (`predict_timeline`), the files
+they are written to (CSV, JSON, PNG), and `predict_videos`, the library function behind `dfer predict`."""
+
+from .predict import (
+    DEFAULT_OUTPUT_DIR,
+    CheckpointLoadError,
+    VideoPrediction,
+    load_checkpoint,
+    output_stems,
+    predict_videos,
+)
+from .timeline import Timeline, Window, WindowPrediction, plan_windows, predict_timeline, resolve_device
+from .writers import summarize, write_csv, write_json, write_plot
+
+__all__ = [
+    "DEFAULT_OUTPUT_DIR",
+    "CheckpointLoadError",
+    "Timeline",
+    "VideoPrediction",
+    "Window",
+    "WindowPrediction",
+    "load_checkpoint",
+    "output_stems",
+    "plan_windows",
+    "predict_timeline",
+    "predict_videos",
+    "resolve_device",
+    "summarize",
+    "write_csv",
+    "write_json",
+    "write_plot",
+]

@@ -1,0 +1,164 @@
+"""The command-line arguments of training, evaluation and the fold protocol, as `HfArgumentParser` dataclasses,
+and the parser that fills their defaults from a recipe.
+
+`dfer train`, `dfer evaluate` and `dfer folds` parse (ModelArguments | EvaluationArguments, DataArguments,
+[FoldArguments,] DferTrainingArguments): every `TrainingArguments` flag works, the chosen recipe
+(`--recipe`, default: the model's paper recipe) supplies the defaults, and any flag overrides them.
+"""
+
+import argparse
+from dataclasses import dataclass, field
+
+import torch
+from transformers import HfArgumentParser
+
+from dfer.data import DFEW_FOLDS, FRAME_CHECKS
+from dfer.processing import AUGMENTATION_PRESETS, SAMPLERS
+
+from .recipes import PAPER_RECIPE_OF_MODEL, default_recipe, recipe_defaults
+from .trainer import DferTrainingArguments
+
+DATASETS = ("dfew", "ferv39k", "sample")
+# Datasets that come in folds (the sample copies DFEW's layout, folds included).
+FOLDED_DATASETS = ("dfew", "sample")
+MODEL_SELECTIONS = ("last_epoch", "validation", "best_test_epoch")
+
+# Defaults of the commands that differ from TrainingArguments': keep every epoch's work, log to TensorBoard.
+COMMAND_DEFAULTS = {
+    "save_strategy": "epoch",
+    "save_total_limit": 2,
+    "logging_steps": 10,
+    "report_to": ["tensorboard"],
+    "dataloader_num_workers": 0,
+    "ddp_find_unused_parameters": False,
+    "dataloader_pin_memory": torch.cuda.is_available(),
+}
+
+
+@dataclass
+class ModelArguments:
+    model: str = field(default="gca_resnet", metadata={"help": "gca_resnet or logo_former"})
+    recipe: str | None = field(
+        default=None, metadata={"help": "named preset: ial, logo_former, sample (default: the model's paper recipe)"}
+    )
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "start from this checkpoint instead of a fresh initialisation"}
+    )
+    num_frames: int = field(default=16, metadata={"help": "frames per clip"})
+    image_size: int = field(default=112, metadata={"help": "frame height and width"})
+    config_overrides: str | None = field(
+        default=None, metadata={"help": "model config values, e.g. 'hidden_dropout_prob=0.1,depths=[1,1,1]' (JSON values)"}
+    )
+
+
+@dataclass
+class DataArguments:
+    dataset: str = field(default="dfew", metadata={"help": "dfew, ferv39k or sample"})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "dataset root, required (for sample: where it is generated)"}
+    )
+    fold: int = field(default=1, metadata={"help": "DFEW fold 1..5 (and the sample's)"})
+    annotations: str | None = field(
+        default=None, metadata={"help": "folder of list files (path num_frames label) instead of the authors' CSVs"}
+    )
+    clip_folder: str = field(default="clip_224x224", metadata={"help": "DFEW: clip_224x224 or clip_224x224_16f"})
+    sampler: str = field(default="segment", metadata={"help": "segment, segment_pairs or uniform"})
+    augmentation: str = field(default="ial", metadata={"help": "augmentation preset: ial, logo_former, none"})
+    on_problems: str = field(default="raise", metadata={"help": "bad clips: raise (report and stop) or skip"})
+    check_frames: str = field(default="header", metadata={"help": "frame check before training: header, decode, none"})
+    model_selection: str = field(
+        default="last_epoch",
+        metadata={"help": "last_epoch, validation (held out from train) or best_test_epoch (reference-code style)"},
+    )
+    validation_fraction: float = field(default=0.1, metadata={"help": "share of train held out for validation"})
+    sample_clips_per_class: int = field(default=100, metadata={"help": "size of the generated sample dataset"})
+
+
+@dataclass
+class FoldArguments:
+    folds: list[int] = field(
+        default_factory=lambda: list(DFEW_FOLDS), metadata={"help": "folds to run (default: 1 2 3 4 5)"}
+    )
+
+
+@dataclass
+class EvaluationArguments:
+    checkpoint: str = field(metadata={"help": "checkpoint folder (or Hub repo id) with model and processor"})
+    split: str = field(default="test", metadata={"help": "split to evaluate: test, train (or validation)"})
+
+
+def choose_recipe(argv: list[str]) -> str:
+    """The recipe named by `--recipe`, or the default one of `--model` on `--dataset`."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--recipe")
+    probe.add_argument("--model", default="gca_resnet")
+    probe.add_argument("--dataset", default="dfew")
+    known, _ = probe.parse_known_args(argv)
+    return known.recipe or default_recipe(known.model, known.dataset)
+
+
+def training_argument_parser(argv: list[str], *extra_dataclasses, **parser_options) -> HfArgumentParser:
+    """The parser of (ModelArguments, DataArguments, *extra_dataclasses, DferTrainingArguments), with the chosen
+    recipe's values as defaults."""
+    recipe = choose_recipe(argv)
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, *extra_dataclasses, DferTrainingArguments), **parser_options
+    )
+    parser.set_defaults(**COMMAND_DEFAULTS, **recipe_defaults(recipe), recipe=recipe)
+    return parser
+
+
+def check_data_arguments(data_args: "DataArguments") -> None:
+    """Raise `ValueError` for a data setting that cannot work, before any data is read."""
+
+    def choose(name: str, value, allowed) -> None:
+        if value not in allowed:
+            raise ValueError(f"--{name} {value!r} is not one of: {', '.join(map(str, allowed))}.")
+
+    choose("dataset", data_args.dataset, DATASETS)
+    if not data_args.data_dir:
+        raise ValueError("--data_dir is required: the dataset's root folder (for sample: where to generate it).")
+    if data_args.dataset in FOLDED_DATASETS:
+        choose("fold", data_args.fold, DFEW_FOLDS)
+    choose("sampler", data_args.sampler, SAMPLERS)
+    choose("augmentation", data_args.augmentation, (*AUGMENTATION_PRESETS, "none"))
+    choose("on_problems", data_args.on_problems, ("raise", "skip"))
+    choose("check_frames", data_args.check_frames, FRAME_CHECKS)
+    choose("model_selection", data_args.model_selection, MODEL_SELECTIONS)
+    if not 0 < data_args.validation_fraction < 1:
+        raise ValueError(f"--validation_fraction must lie between 0 and 1, got {data_args.validation_fraction}.")
+
+
+def check_run_arguments(model_args: "ModelArguments", data_args: "DataArguments") -> None:
+    """Raise `ValueError` for a model or data setting that cannot work, before any data is read or model built."""
+    if model_args.model not in PAPER_RECIPE_OF_MODEL and not model_args.model_name_or_path:
+        raise ValueError(f"--model {model_args.model!r} is not one of: {', '.join(PAPER_RECIPE_OF_MODEL)}.")
+    if model_args.num_frames < 2 or model_args.image_size < 8:
+        raise ValueError("--num_frames must be at least 2 and --image_size at least 8.")
+    if data_args.sampler == "segment_pairs" and model_args.num_frames % 2:
+        raise ValueError(f"--sampler segment_pairs takes pairs of frames: --num_frames must be even, got {model_args.num_frames}.")
+    check_data_arguments(data_args)
+
+
+def evaluation_argument_parser(**parser_options) -> HfArgumentParser:
+    """The parser of (EvaluationArguments, DataArguments, DferTrainingArguments) for evaluating a checkpoint."""
+    parser = HfArgumentParser((EvaluationArguments, DataArguments, DferTrainingArguments), **parser_options)
+    parser.set_defaults(report_to=[], output_dir="evaluation")
+    return parser
+
+
+__all__ = [
+    "COMMAND_DEFAULTS",
+    "DATASETS",
+    "FOLDED_DATASETS",
+    "MODEL_SELECTIONS",
+    "DataArguments",
+    "EvaluationArguments",
+    "FoldArguments",
+    "ModelArguments",
+    "check_data_arguments",
+    "check_run_arguments",
+    "choose_recipe",
+    "evaluation_argument_parser",
+    "training_argument_parser",
+]
