@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     is_main_process = PartialState().is_main_process
     if is_main_process:
         write_metrics(Path(training_args.output_dir), record)
-        print(json.dumps(record["metrics"]["per_class_accuracy"], indent=1))
-        print(f"{evaluation_args.checkpoint} on {data_args.dataset} {evaluation_args.split}: {summary_line(record)}")
+        print(json.dumps(record.metrics.per_class_accuracy, indent=1))
+        summary = summary_line(record.to_dict())
+        print(f"{evaluation_args.checkpoint} on {data_args.dataset} {evaluation_args.split}: {summary}")
     end_distributed_run()
     return 0

@@ -1,13 +1,9 @@
-"""Publishing a training output folder to the Hugging Face Hub with a model card rendered from its data."""
+"""Publishing a training output folder to the Hugging Face Hub with a model card rendered from its data:
+`output_folder` reads and checks the folder, `model_card` renders its card, `push` uploads it as one commit."""
 
-from .push import (
-    PublishError,
-    TrainingOutput,
-    build_model_card,
-    push_training_output,
-    read_training_output,
-    upload_operations,
-)
+from .model_card import build_model_card
+from .output_folder import PublishError, TrainingOutput, read_training_output
+from .push import push_training_output, upload_operations
 
 __all__ = [
     "PublishError",

@@ -47,7 +47,7 @@ def load_checkpoint(name: str, device, revision: str | None = None, trust_remote
             f"cannot load the model {name!r}: {error}\n"
             "Pass a folder written by save_pretrained (model and video processor) or a Hub repo id."
         ) from error
-    return model.to(device).eval(), processor
+    return dfer.modeling.fuse_batch_norm(model.to(device).eval()), processor
 
 
 def output_stems(videos: Sequence[str]) -> list[str]:

@@ -13,7 +13,7 @@ from .clip_transforms import (
 )
 from .frame_sampling import SAMPLERS, sample_frame_indices
 from .video_decoding import EncodedVideo, FrameFolderVideo, list_frame_files, natural_sort_key, open_video
-from .video_processing_dfer import DferVideoProcessor, DferVideoProcessorKwargs, register_video_processor
+from .video_processing_dfer import DferVideoProcessor, DferVideoProcessorKwargs
 
 __all__ = [
     "AUGMENTATION_PRESETS",
@@ -28,7 +28,6 @@ __all__ = [
     "list_frame_files",
     "natural_sort_key",
     "open_video",
-    "register_video_processor",
     "resize_clip",
     "sample_clip_augmentation",
     "sample_frame_indices",

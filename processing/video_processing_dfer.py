@@ -272,15 +272,4 @@ def _as_batch(videos) -> list:
     )
 
 
-def register_video_processor(*config_classes) -> None:
-    """Make `AutoVideoProcessor` (and so `pipeline("video-classification")`) return `DferVideoProcessor` for
-    these configs, and make `save_pretrained` write this file + `auto_map` so checkpoints load as remote code."""
-    # The top-level `transformers.AutoVideoProcessor` is a placeholder without torchvision; this one works.
-    from transformers.models.auto.video_processing_auto import AutoVideoProcessor
-
-    for config_class in config_classes:
-        AutoVideoProcessor.register(config_class, DferVideoProcessor, exist_ok=True)
-    DferVideoProcessor.register_for_auto_class("AutoVideoProcessor")
-
-
-__all__ = ["DferVideoProcessor", "DferVideoProcessorKwargs", "register_video_processor"]
+__all__ = ["DferVideoProcessor", "DferVideoProcessorKwargs"]

@@ -174,13 +174,12 @@ import json, sys, torch
 from transformers import pipeline
 import dfer.modeling  # registers the models
 from dfer.modeling import GcaResNetConfig, GcaResNetForVideoClassification
-from dfer.processing import DferVideoProcessor, register_video_processor
+from dfer.processing import DferVideoProcessor
 
 def status_mb(field):
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
 
-register_video_processor(GcaResNetConfig)
 torch.manual_seed(0)
 model = GcaResNetForVideoClassification(GcaResNetConfig()).eval()
 classifier = pipeline("video-classification", model=model, video_processor=DferVideoProcessor())

@@ -22,6 +22,8 @@ sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 from training_fixtures import tiny_run_argv  # noqa: E402  (the test suite's tiny training settings)
 
+from dfer.training.output_folder import METRICS_NAME, RUN_ARGS_NAME, WEIGHTS_NAME  # noqa: E402
+
 LAUNCHERS = {
     "torchrun": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
     "accelerate": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
@@ -39,7 +41,7 @@ def one_run(launcher: str, folder: Path) -> tuple[bool, float, str]:
     started = time.perf_counter()
     completed = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=900)
     seconds = time.perf_counter() - started
-    complete = all((output_dir / name).is_file() for name in ("model.safetensors", "metrics.json", "run_args.json"))
+    complete = all((output_dir / name).is_file() for name in (WEIGHTS_NAME, METRICS_NAME, RUN_ARGS_NAME))
     succeeded = completed.returncode == 0 and complete
     detail = "" if succeeded else f"exit {completed.returncode}\n{shlex.join(command)}\n{completed.stderr[-2000:]}"
     return succeeded, seconds, detail

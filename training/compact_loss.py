@@ -48,6 +48,14 @@ def _distributed_world_size() -> int:
     return 1
 
 
+# The released weights (LOGO-Former has no official code): delta follows the contrastive-center loss; lambda and
+# the centres' learning rate are not published and are the reconstruction's defaults. Defined here once; the
+# objectives, training arguments, recipes and model cards read them.
+COMPACT_LAMBDA = 0.01
+COMPACT_DELTA = 1.0
+COMPACT_CENTERS_LEARNING_RATE = 0.5
+
+
 class CompactLoss(nn.Module):
     """
     Contrastive-center compact loss with learnable class centres (see the module docstring for the formula and
@@ -75,8 +83,8 @@ class CompactLoss(nn.Module):
         self,
         num_classes: int,
         feature_dim: int,
-        lambda_: float = 0.01,
-        delta: float = 1.0,
+        lambda_: float = COMPACT_LAMBDA,
+        delta: float = COMPACT_DELTA,
         synchronize: bool = True,
     ):
         super().__init__()

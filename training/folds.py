@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from .arguments import DataArguments, ModelArguments
-from .run import METRICS_NAME, train_and_evaluate
+from .output_folder import METRICS_NAME, EvaluationRecord
+from .run import train_and_evaluate
 from .trainer import DferTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def run_folds(
         finished = fold_dir / METRICS_NAME
         if finished.is_file():
             logger.warning("Fold %d already finished (%s); not training it again.", fold, finished)
-            records.append(json.loads(finished.read_text()))
+            records.append(EvaluationRecord.read(fold_dir).to_dict())
             continue
         fold_data = dataclasses.replace(data_args, fold=fold)
         fold_training = copy.deepcopy(training_args)

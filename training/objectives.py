@@ -12,10 +12,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .compact_loss import CompactLoss
+from .compact_loss import COMPACT_CENTERS_LEARNING_RATE, COMPACT_DELTA, COMPACT_LAMBDA, CompactLoss
 from .intensity_aware_loss import intensity_aware_loss
 
 OBJECTIVES = ("ce", "ial", "compact")
+
+# The loss weights of the released recipes, defined here once: the objectives' defaults, the training arguments'
+# defaults, the recipes and the model cards all read them.
+# IAL, as the official code of Li et al. trains (a code comment there says 0.5 for IAL; this is the value used).
+IAL_WEIGHT = 0.1
+IAL_AUXILIARY_WEIGHTS = (0.05, 0.0)  # the layer2 and layer3 GCA heads
+# The compact loss's weights (COMPACT_LAMBDA, COMPACT_DELTA, COMPACT_CENTERS_LEARNING_RATE) are defined with the
+# loss, in compact_loss.py, which this module imports.
 
 
 @dataclass
@@ -41,17 +49,16 @@ class IntensityAwareObjective(nn.Module):
 
         L = ce_weight * CE(z, y) + ial_weight * IAL(z, y) + sum_k auxiliary_weights[k] * CE(aux_k, y)
 
-    Defaults are what the official code trains with: 1, 0.1 and (0.05, 0) for the layer2 and layer3 GCA heads
-    (a code comment there says 0.5 for IAL; 0.1 is the value actually used). A zero CE or IAL weight skips
-    that term; auxiliary heads are always evaluated.
+    Defaults are what the official code trains with: 1, `IAL_WEIGHT` and `IAL_AUXILIARY_WEIGHTS` (for the layer2
+    and layer3 GCA heads). A zero CE or IAL weight skips that term; auxiliary heads are always evaluated.
     `outputs` needs `logits` and, for non-zero auxiliary weights, `auxiliary_logits`.
     """
 
     def __init__(
         self,
         ce_weight: float = 1.0,
-        ial_weight: float = 0.1,
-        auxiliary_weights: Sequence[float] = (0.05, 0.0),
+        ial_weight: float = IAL_WEIGHT,
+        auxiliary_weights: Sequence[float] = IAL_AUXILIARY_WEIGHTS,
         label_smoothing: float = 0.0,
     ):
         super().__init__()
@@ -93,9 +100,9 @@ class CompactObjective(nn.Module):
         self,
         num_labels: int,
         feature_dim: int,
-        lambda_: float = 0.01,
-        delta: float = 1.0,
-        centers_learning_rate: float = 0.5,
+        lambda_: float = COMPACT_LAMBDA,
+        delta: float = COMPACT_DELTA,
+        centers_learning_rate: float = COMPACT_CENTERS_LEARNING_RATE,
         label_smoothing: float = 0.0,
     ):
         super().__init__()
@@ -118,11 +125,11 @@ def build_objective(
     name: str,
     num_labels: int,
     feature_dim: int | None = None,
-    ial_weight: float = 0.1,
-    auxiliary_weights: Sequence[float] = (0.05, 0.0),
-    compact_lambda: float = 0.01,
-    compact_delta: float = 1.0,
-    centers_learning_rate: float = 0.5,
+    ial_weight: float = IAL_WEIGHT,
+    auxiliary_weights: Sequence[float] = IAL_AUXILIARY_WEIGHTS,
+    compact_lambda: float = COMPACT_LAMBDA,
+    compact_delta: float = COMPACT_DELTA,
+    centers_learning_rate: float = COMPACT_CENTERS_LEARNING_RATE,
     label_smoothing: float = 0.0,
 ) -> nn.Module:
     """The objective called `name` ("ce", "ial" or "compact")."""

@@ -5,14 +5,22 @@ official IAL script has no epoch limit and keeps the best test-fold epoch; its r
 epochs and selects honestly (see `model_selection` in the train script).
 """
 
+from .objectives import (
+    COMPACT_CENTERS_LEARNING_RATE,
+    COMPACT_DELTA,
+    COMPACT_LAMBDA,
+    IAL_AUXILIARY_WEIGHTS,
+    IAL_WEIGHT,
+)
+
 RECIPES: dict[str, dict] = {
     # Li et al., AAAI 2023, official main.py: SGD 1e-3, momentum 0.9, weight decay 0.1 on every parameter,
     # StepLR(7 epochs, 0.5), batch 40, 16 segments x 1 frame, IAL objective with the released weights.
     "ial": {
         "model": "gca_resnet",
         "objective": "ial",
-        "ial_weight": 0.1,
-        "auxiliary_weights": [0.05, 0.0],
+        "ial_weight": IAL_WEIGHT,
+        "auxiliary_weights": list(IAL_AUXILIARY_WEIGHTS),
         "optim": "sgd",
         "optim_args": "momentum=0.9",
         "learning_rate": 1e-3,
@@ -33,9 +41,9 @@ RECIPES: dict[str, dict] = {
     "logo_former": {
         "model": "logo_former",
         "objective": "compact",
-        "compact_lambda": 0.01,
-        "compact_delta": 1.0,
-        "centers_learning_rate": 0.5,
+        "compact_lambda": COMPACT_LAMBDA,
+        "compact_delta": COMPACT_DELTA,
+        "centers_learning_rate": COMPACT_CENTERS_LEARNING_RATE,
         "optim": "sgd",
         "optim_args": "momentum=0.9",
         "learning_rate": 1e-2,
@@ -57,8 +65,8 @@ RECIPES: dict[str, dict] = {
     "sample": {
         "model": "gca_resnet",
         "objective": "ial",
-        "ial_weight": 0.1,
-        "auxiliary_weights": [0.05, 0.0],
+        "ial_weight": IAL_WEIGHT,
+        "auxiliary_weights": list(IAL_AUXILIARY_WEIGHTS),
         "optim": "adamw_torch",
         "learning_rate": 1e-3,
         "weight_decay": 0.05,

@@ -1,16 +1,15 @@
 """One training run: data -> model -> `DferTrainer` -> final evaluation -> a loadable output folder.
 
-Output folder (what `dfer push` publishes):
-    config.json, model.safetensors, remote-code files      the model (loads with or without `dfer`)
-    video_preprocessor_config.json (+ code)                 the video processor, in evaluation mode
-    metrics.json                                            WAR, UAR, per-class accuracy, confusion matrix
-    confusion_matrix.png, run_args.json, runs/ (TensorBoard), checkpoint-*/ (for resuming)
+The output folder (what `dfer push` publishes) is laid out in `output_folder.py`: the model and its remote code
+(loads with or without `dfer`), the video processor in evaluation mode, `metrics.json` (an `EvaluationRecord`:
+WAR, UAR, per-class accuracy, confusion matrix), the confusion-matrix figure, the run's arguments, TensorBoard
+logs and the Trainer's checkpoints (for resuming).
 """
 
 import gc
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +30,10 @@ from .metrics import (
     make_compute_metrics,
     save_confusion_matrix_figure,
 )
+from .output_folder import CONFUSION_MATRIX_NAME, RUN_ARGS_NAME, EvaluationMetrics, EvaluationRecord
 from .trainer import DferTrainer, DferTrainingArguments
 
 logger = logging.getLogger(__name__)
-
-METRICS_NAME = "metrics.json"
-RUN_ARGS_NAME = "run_args.json"
-CONFUSION_MATRIX_NAME = "confusion_matrix.png"
 
 
 def load_splits(data_args: DataArguments, processor: DferVideoProcessor) -> DatasetDict:
@@ -140,7 +136,8 @@ def configure_model_selection(data_args: DataArguments, training_args: DferTrain
 def train_and_evaluate(
     model_args: ModelArguments, data_args: DataArguments, training_args: DferTrainingArguments
 ) -> dict:
-    """Train, evaluate on the test split and write the output folder; return the metrics record."""
+    """Train, evaluate on the test split and write the output folder; return the metrics record (the
+    `metrics.json` object)."""
     set_seed(training_args.seed)
     training_args.remove_unused_columns = False  # the decoding transform needs the `path` column
     selection_split = configure_model_selection(data_args, training_args)
@@ -165,40 +162,47 @@ def train_and_evaluate(
         resume = get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
     train_result = trainer.train(resume_from_checkpoint=resume)
 
-    record = evaluation_record(trainer, splits["test"], label_names, data_args, training_args.objective)
-    record["model_selection"] = data_args.model_selection
-    record["train_runtime_s"] = round(train_result.metrics.get("train_runtime", float("nan")), 1)
-    record["train_samples_per_second"] = train_result.metrics.get("train_samples_per_second")
+    record = replace(
+        evaluation_record(trainer, splits["test"], label_names, data_args, training_args.objective),
+        model_selection=data_args.model_selection,
+        train_runtime_s=round(train_result.metrics.get("train_runtime", float("nan")), 1),
+        train_samples_per_second=train_result.metrics.get("train_samples_per_second"),
+    )
     if trainer.is_world_process_zero():
         write_outputs(trainer, processor, record, model_args, data_args, training_args)
     # No process leaves while rank 0 still writes, and none holds the DDP model when it does (see distributed.py).
     del trainer, model
     gc.collect()
     wait_for_everyone()
-    return record
+    return record.to_dict()
 
 
-def evaluation_record(trainer, dataset, label_names: list[str], data_args: DataArguments, objective: str) -> dict:
-    """Predict `dataset` (gathered across processes) and describe the result as `metrics.json` does."""
+def evaluation_record(
+    trainer, dataset, label_names: list[str], data_args: DataArguments, objective: str, split: str = "test"
+) -> EvaluationRecord:
+    """Predict `dataset` (the `split` split, gathered across processes) and describe the result as
+    `metrics.json` does."""
     prediction = trainer.predict(dataset, metric_key_prefix="test")
     predictions = logits_from_predictions(prediction.predictions).argmax(axis=-1)
-    return {
-        "model_type": trainer.model.config.model_type,
-        "objective": objective,
-        "dataset": data_args.dataset,
-        "fold": data_args.fold if data_args.dataset in FOLDED_DATASETS else None,
-        "eval_split": "test",
-        "labels": label_names,
-        "metrics": classification_metrics(predictions, prediction.label_ids, label_names),
-        "test_runtime_s": round(prediction.metrics.get("test_runtime", float("nan")), 1),
-    }
+    return EvaluationRecord(
+        model_type=trainer.model.config.model_type,
+        objective=objective,
+        dataset=data_args.dataset,
+        fold=data_args.fold if data_args.dataset in FOLDED_DATASETS else None,
+        eval_split=split,
+        labels=label_names,
+        metrics=EvaluationMetrics(**classification_metrics(predictions, prediction.label_ids, label_names)),
+        test_runtime_s=round(prediction.metrics.get("test_runtime", float("nan")), 1),
+    )
 
 
 def evaluate_checkpoint(
     checkpoint: str, data_args: DataArguments, training_args: DferTrainingArguments, split: str = "test"
-) -> dict:
+) -> EvaluationRecord:
     """Evaluate a saved checkpoint (model + processor) on a split, with its own preprocessing."""
     model = AutoModelForVideoClassification.from_pretrained(checkpoint)
+    # Inference only: `Trainer.predict` calls `eval()`, which keeps the fusion (only `train()` undoes it).
+    dfer.modeling.fuse_batch_norm(model)
     processor = DferVideoProcessor.from_pretrained(checkpoint)
     splits = with_decoding(load_splits(data_args, processor), processor)
     if split not in splits:
@@ -206,13 +210,11 @@ def evaluate_checkpoint(
     training_args.remove_unused_columns = False
     trainer = DferTrainer(model=model, args=training_args)
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    record = evaluation_record(trainer, splits[split], label_names, data_args, objective="none")
-    record["eval_split"] = split
-    record["checkpoint"] = str(checkpoint)
-    return record
+    record = evaluation_record(trainer, splits[split], label_names, data_args, objective="none", split=split)
+    return replace(record, checkpoint=str(checkpoint))
 
 
-def write_outputs(trainer, processor, record, model_args, data_args, training_args) -> None:
+def write_outputs(trainer, processor, record: EvaluationRecord, model_args, data_args, training_args) -> None:
     output_dir = Path(training_args.output_dir)
     trainer.save_model(str(output_dir))
     processor.save_pretrained(str(output_dir))
@@ -225,17 +227,16 @@ def write_outputs(trainer, processor, record, model_args, data_args, training_ar
     (output_dir / RUN_ARGS_NAME).write_text(json.dumps(run_args, indent=2, default=str) + "\n")
 
 
-def write_metrics(output_dir: Path, record: dict) -> None:
+def write_metrics(output_dir: Path, record: EvaluationRecord) -> None:
     """`metrics.json` and the confusion-matrix figure of one evaluation record."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / METRICS_NAME).write_text(json.dumps(record, indent=2) + "\n")
-    title = f"{record['model_type']} on {record['dataset']} {record['eval_split']}"
-    if record["fold"]:
-        title += f", fold {record['fold']}"
-    if record.get("model_selection"):
-        title += f" ({record['model_selection'].replace('_', ' ')})"
+    record.write(output_dir)
+    title = f"{record.model_type} on {record.dataset} {record.eval_split}"
+    if record.fold:
+        title += f", fold {record.fold}"
+    if record.model_selection:
+        title += f" ({record.model_selection.replace('_', ' ')})"
     save_confusion_matrix_figure(
-        np.array(record["metrics"]["confusion_matrix"]), record["labels"], output_dir / CONFUSION_MATRIX_NAME, title
+        np.array(record.metrics.confusion_matrix), record.labels, output_dir / CONFUSION_MATRIX_NAME, title
     )
 
 

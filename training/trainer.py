@@ -13,7 +13,17 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from .objectives import OBJECTIVES, CrossEntropyObjective, ObjectiveOutput, build_objective
+from .objectives import (
+    COMPACT_CENTERS_LEARNING_RATE,
+    COMPACT_DELTA,
+    COMPACT_LAMBDA,
+    IAL_AUXILIARY_WEIGHTS,
+    IAL_WEIGHT,
+    OBJECTIVES,
+    CrossEntropyObjective,
+    ObjectiveOutput,
+    build_objective,
+)
 
 OBJECTIVE_STATE_NAME = "objective.safetensors"
 
@@ -23,15 +33,15 @@ class DferTrainingArguments(TrainingArguments):
     """`TrainingArguments` plus the DFER objective and the step schedule of the paper recipes."""
 
     objective: str = field(default="ce", metadata={"help": f"training objective: {', '.join(OBJECTIVES)}"})
-    ial_weight: float = field(default=0.1, metadata={"help": "weight of the Intensity-Aware Loss (objective=ial)"})
+    ial_weight: float = field(default=IAL_WEIGHT, metadata={"help": "weight of the Intensity-Aware Loss (objective=ial)"})
     auxiliary_weights: list[float] = field(
-        default_factory=lambda: [0.05, 0.0],
+        default_factory=lambda: list(IAL_AUXILIARY_WEIGHTS),
         metadata={"help": "weights of the auxiliary GCA heads' cross-entropy (objective=ial)"},
     )
-    compact_lambda: float = field(default=0.01, metadata={"help": "weight of the compact loss (objective=compact)"})
-    compact_delta: float = field(default=1.0, metadata={"help": "denominator offset of the compact loss"})
+    compact_lambda: float = field(default=COMPACT_LAMBDA, metadata={"help": "weight of the compact loss (objective=compact)"})
+    compact_delta: float = field(default=COMPACT_DELTA, metadata={"help": "denominator offset of the compact loss"})
     centers_learning_rate: float = field(
-        default=0.5, metadata={"help": "learning rate of the compact loss's class centres"}
+        default=COMPACT_CENTERS_LEARNING_RATE, metadata={"help": "learning rate of the compact loss's class centres"}
     )
     lr_step_epochs: float | None = field(
         default=None,

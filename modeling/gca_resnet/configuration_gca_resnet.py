@@ -3,7 +3,9 @@ in the Wild", AAAI 2023)."""
 
 from transformers import PreTrainedConfig
 
-# The package's label order (DFEW's own order; its CSVs number the same classes 1..7).
+# The package's label order (DFEW's own order; its CSVs number the same classes 1..7). Defined here again, not
+# imported, so that this folder stays self-contained for `trust_remote_code` loading.
+# Copied from dfer.data.labels.EMOTION_LABELS with EMOTION_LABELS->DFEW_LABELS
 DFEW_LABELS = ("Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear")
 
 

@@ -3,8 +3,11 @@ temporal transformer, as released with the Intensity-Aware Loss paper (Li et al.
 
 Shapes for the default configuration: pixel_values (B, 16, 3, 112, 112) -> per-frame CNN (B*16 frames) ->
 (B, 16, 256, 7, 7) -> dynamic-static fusion -> (B, 15, 4096) -> temporal transformer -> mean -> (B, 4096) ->
-logits (B, 7). The Intensity-Aware Loss itself lives in `dfer.training`; `forward(labels=...)` gives plain
-cross-entropy, as every transformers classifier does.
+logits (B, 7). The Intensity-Aware Loss itself lives in `dfer.training`; `forward(labels=...)` gives the loss of
+`config.problem_type` (plain cross-entropy for class indices), as every transformers classifier does.
+
+For inference call `model.eval().fuse_batch_norm()` (the package's inference entry points do): it folds the
+BatchNorms into the convolutions; `train()` undoes it and checkpoints never contain the folded tensors.
 """
 
 from collections.abc import Callable
@@ -51,7 +54,8 @@ class GcaResNetModelOutput(ModelOutput):
 class GcaResNetVideoClassifierOutput(ModelOutput):
     r"""
     loss (`torch.FloatTensor` of shape `()`, *optional*):
-        Cross-entropy of `logits` against `labels` (the paper's full objective is in `dfer.training`).
+        Classification loss of `logits` against `labels` for `config.problem_type` (cross-entropy for class
+        indices); the paper's full objective is in `dfer.training`.
     logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`):
         Classification scores.
     auxiliary_logits (`tuple(torch.FloatTensor)`):
@@ -76,7 +80,21 @@ class GcaResNetVideoClassifierOutput(ModelOutput):
 
 
 class GcaResNetConvLayer(nn.Module):
-    """Bias-free convolution + BatchNorm (+ ReLU)."""
+    """
+    Bias-free convolution + BatchNorm (+ ReLU).
+
+    For inference, [`fuse_batch_norm`] folds the frozen BatchNorm into the convolution: one pass over the
+    activations instead of two, same result to float rounding. The folded weight and bias are derived tensors held
+    in a plain attribute, neither parameters nor buffers, so `state_dict` and `save_pretrained` only ever see the
+    convolution and BatchNorm tensors. What keeps them in step with their sources:
+    - `train()` (on this layer or any module above it) drops them: training needs the BatchNorm's batch statistics
+      and changes the tensors they come from. `eval()` keeps them. Call `fuse_batch_norm()` again after training.
+    - `load_state_dict` folds the loaded tensors again, and `.to()` / dtype casts fold again from the converted
+      tensors (so a fused model moved to float64 is exact in float64).
+    - Any other change to the tensors (writes under `torch.no_grad()`, running the BatchNorm submodule on its own)
+      is not seen: call `fuse_batch_norm()` again after it, or `unfuse_batch_norm()`.
+    With autograd enabled a fused layer folds on the fly, so gradients still reach the convolution and BatchNorm.
+    """
 
     def __init__(
         self,
@@ -93,8 +111,13 @@ class GcaResNetConvLayer(nn.Module):
         )
         self.normalization = nn.BatchNorm2d(out_channels, eps=config.batch_norm_eps)
         self.activation = nn.ReLU(inplace=True) if activation else nn.Identity()
+        # (weight, bias) while fused, else None. A plain attribute, so that it is never part of the state dict.
+        self._fused_weight_and_bias: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.register_load_state_dict_post_hook(_fuse_again_after_loading)
 
-        self._folded_cache: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
+    @property
+    def is_batch_norm_fused(self) -> bool:
+        return self._fused_weight_and_bias is not None
 
     def folded_weight_and_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Convolution weight and bias with the frozen BatchNorm folded in (channels-last, like the maps)."""
@@ -103,43 +126,54 @@ class GcaResNetConvLayer(nn.Module):
         weight = (conv.weight * scale.view(-1, 1, 1, 1)).contiguous(memory_format=torch.channels_last)
         return weight, norm.bias - norm.running_mean * scale
 
+    def fuse_batch_norm(self) -> None:
+        """Fold the BatchNorm's running statistics and affine parameters into the convolution (eval mode only)."""
+        if self.normalization.training:
+            raise RuntimeError(
+                "fuse_batch_norm() folds the running statistics of a BatchNorm in eval mode, but this one is in "
+                "training mode (it normalises with batch statistics, which cannot be folded). Call `.eval()` first."
+            )
+        self._fold()
+
+    def unfuse_batch_norm(self) -> None:
+        """Go back to convolution + BatchNorm (the state of a freshly built or loaded layer)."""
+        self._fused_weight_and_bias = None
+
+    @torch.no_grad()
+    def _fold(self) -> None:
+        self._fused_weight_and_bias = self.folded_weight_and_bias()
+
     def train(self, mode: bool = True):
-        self._folded_cache = None
+        if mode:
+            self.unfuse_batch_norm()
         return super().train(mode)
 
-    def _cached_folded_weight_and_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
-        # Valid while no source tensor is replaced or modified in place: an optimiser step, load_state_dict or
-        # .to() bumps a version counter or changes a tensor's identity. BatchNorm updates its running statistics
-        # without bumping theirs, but always bumps `num_batches_tracked` with them. Writes through `.data` are
-        # invisible to version counters: call `.eval()` after them (it clears the cache).
-        tensors = (
-            self.convolution.weight,
-            self.normalization.weight,
-            self.normalization.bias,
-            self.normalization.running_mean,
-            self.normalization.running_var,
-            self.normalization.num_batches_tracked,
-        )
-        key = tuple((id(t), t._version, t.device, t.dtype) for t in tensors)
-        if self._folded_cache is None or self._folded_cache[0] != key:
-            self._folded_cache = (key, *self.folded_weight_and_bias())
-        return self._folded_cache[1], self._folded_cache[2]
+    def _apply(self, fn, recurse=True):
+        # `.to()`, `.double()`, `.cuda()`, ...: fold again from the converted tensors rather than converting the
+        # folded ones (a cast of float32-folded weights would not be exact in float64).
+        module = super()._apply(fn, recurse)
+        if self.is_batch_norm_fused:
+            self._fold()
+        return module
 
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:
-        if self.normalization.training:
+        if self.normalization.training and self.is_batch_norm_fused:
+            # The BatchNorm was put in training mode on its own, not through `train()`: its statistics move now.
+            self.unfuse_batch_norm()
+        if not self.is_batch_norm_fused:
             hidden_state = self.normalization(self.convolution(hidden_state))
         else:
-            # Inference: the frozen BatchNorm folded into the convolution gives the same result with one pass
-            # over the activations instead of two. Without autograd the folded weights are computed once
-            # (not under torch.compile, which folds them itself, nor for parameters made under inference_mode,
-            # which have no version counter to check).
-            if torch.is_grad_enabled() or torch.compiler.is_compiling() or self.convolution.weight.is_inference():
-                weight, bias = self.folded_weight_and_bias()
-            else:
-                weight, bias = self._cached_folded_weight_and_bias()
+            # The folded tensors were made without autograd: fold on the fly when gradients are wanted.
+            weight, bias = self.folded_weight_and_bias() if torch.is_grad_enabled() else self._fused_weight_and_bias
             conv = self.convolution
             hidden_state = nn.functional.conv2d(hidden_state, weight, bias, conv.stride, conv.padding)
         return self.activation(hidden_state)
+
+
+def _fuse_again_after_loading(layer: GcaResNetConvLayer, incompatible_keys) -> None:
+    # Loading replaces the tensors the folded weights came from: a fused layer stays fused, with the new values.
+    if layer.is_batch_norm_fused:
+        layer._fold()
 
 
 class GcaResNetStem(nn.Module):
@@ -269,7 +303,8 @@ def eager_attention_forward(
     attention_scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
     if attention_mask is not None:
         attention_scores = attention_scores + attention_mask
-    attention_probs = nn.functional.softmax(attention_scores, dim=-1)
+    # Softmax in float32 whatever the activations' dtype (bf16/fp16 scores lose the small probabilities).
+    attention_probs = nn.functional.softmax(attention_scores, dim=-1, dtype=torch.float32).to(query.dtype)
     attention_probs = nn.functional.dropout(attention_probs, p=dropout, training=module.training)
     context = torch.matmul(attention_probs, value).transpose(1, 2).contiguous()
     return context, attention_probs
@@ -446,6 +481,42 @@ class GcaResNetPreTrainedModel(PreTrainedModel):
             self.config.auto_map = {**REMOTE_CODE_AUTO_MAP, **(getattr(self.config, "auto_map", None) or {})}
         return super().save_pretrained(save_directory, *args, **kwargs)
 
+    def fuse_batch_norm(self):
+        """
+        Prepare the model for inference: fold every frozen BatchNorm into the convolution before it (see
+        [`GcaResNetConvLayer`]). Outputs are unchanged to float rounding; the per-frame CNN runs faster because
+        each convolution is one pass over its activations instead of two.
+
+        The model must be in eval mode. `eval()` keeps the fusion, `train()` undoes it rather than refusing:
+        `Trainer` calls `train()` at the start of every training loop and after every evaluation, and the folded
+        tensors are only derived from the convolution and BatchNorm tensors, which stay the model's weights, so
+        nothing is lost. `state_dict()` and `save_pretrained` never contain folded tensors. `load_state_dict` and
+        `.to()` fold again from the new tensors; after any other change to the weights call this method again.
+
+        Returns the model, so that `model.eval().fuse_batch_norm()` reads as one step.
+        """
+        if self.training:
+            raise RuntimeError(
+                f"{type(self).__name__}.fuse_batch_norm() needs eval mode: in training mode the BatchNorms "
+                "normalise with batch statistics, which cannot be folded. Call `model.eval()` first."
+            )
+        for module in self.modules():
+            if isinstance(module, GcaResNetConvLayer):
+                module.fuse_batch_norm()
+        return self
+
+    def unfuse_batch_norm(self):
+        """Undo [`fuse_batch_norm`] (what `train()` does): every convolution is followed by its BatchNorm again."""
+        for module in self.modules():
+            if isinstance(module, GcaResNetConvLayer):
+                module.unfuse_batch_norm()
+        return self
+
+    @property
+    def is_batch_norm_fused(self) -> bool:
+        """Whether every BatchNorm is currently folded into its convolution."""
+        return all(module.is_batch_norm_fused for module in self.modules() if isinstance(module, GcaResNetConvLayer))
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
         if isinstance(module, nn.Conv2d):
@@ -557,8 +628,11 @@ class GcaResNetForVideoClassification(GcaResNetPreTrainedModel):
         self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, **kwargs
     ) -> GcaResNetVideoClassifierOutput:
         r"""
-        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Class indices; when given, `loss` is the cross-entropy of `logits`.
+        labels (`torch.LongTensor` of shape `(batch_size,)` or `torch.FloatTensor` of shape `(batch_size, num_labels)`, *optional*):
+            When given, `loss` follows `config.problem_type` as in every transformers classifier: cross-entropy for
+            class indices (`"single_label_classification"`, the default for integer labels), binary cross-entropy
+            with logits for multi-hot float targets (`"multi_label_classification"`), mean squared error for
+            `"regression"`.
         """
         outputs = self.gca_resnet(pixel_values, **kwargs)
         logits = self.classifier(outputs.pooler_output)
@@ -567,7 +641,8 @@ class GcaResNetForVideoClassification(GcaResNetPreTrainedModel):
         )
         loss = None
         if labels is not None:
-            loss = nn.functional.cross_entropy(logits, labels.to(logits.device).view(-1))
+            # `ForSequenceClassificationLoss` (chosen by the `ForVideoClassification` suffix), per `config.problem_type`.
+            loss = self.loss_function(labels, logits, self.config)
         return GcaResNetVideoClassifierOutput(
             loss=loss,
             logits=logits,

@@ -11,9 +11,11 @@ from transformers import PreTrainedConfig
 
 # The package's label order (DFEW's own order). Defined here again, not imported, so that this folder stays
 # self-contained for `trust_remote_code` loading.
+# Copied from dfer.data.labels.EMOTION_LABELS with EMOTION_LABELS->LOGO_FORMER_LABELS
 LOGO_FORMER_LABELS = ("Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear")
 
 
+# Copied from dfer.modeling.gca_resnet.configuration_gca_resnet._default_id2label with DFEW_LABELS->LOGO_FORMER_LABELS
 def _default_id2label() -> dict[int, str]:
     return dict(enumerate(LOGO_FORMER_LABELS))
 

@@ -14,7 +14,8 @@ linear). Every one of these numbers is a `LogoFormerConfig` value.
 
 Shapes for the default configuration: pixel_values (B, 16, 3, 112, 112) -> stem per frame (B*16, 256, 7, 7) ->
 tokens (B, 784, 512) in (t, h, w) order -> 4 blocks -> LayerNorm -> mean -> clip feature (B, 512) -> logits (B, 7).
-The compact loss lives in `dfer.training`; `forward(labels=...)` gives plain cross-entropy.
+The compact loss lives in `dfer.training`; `forward(labels=...)` gives the loss of `config.problem_type` (plain
+cross-entropy for class indices).
 """
 
 import re
@@ -68,7 +69,8 @@ class LogoFormerModelOutput(ModelOutput):
 class LogoFormerVideoClassifierOutput(ModelOutput):
     r"""
     loss (`torch.FloatTensor` of shape `()`, *optional*):
-        Cross-entropy of `logits` against `labels` (the compact loss is applied in `dfer.training`).
+        Classification loss of `logits` against `labels` for `config.problem_type` (cross-entropy for class
+        indices); the compact loss is applied in `dfer.training`.
     logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`):
         Classification scores.
     pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
@@ -269,6 +271,7 @@ def window_padding_mask(
 # ----------------------------------------------------------------------------------------------------------------
 
 
+# Copied from dfer.modeling.gca_resnet.modeling_gca_resnet.eager_attention_forward
 def eager_attention_forward(
     module: nn.Module,
     query: torch.Tensor,
@@ -282,7 +285,8 @@ def eager_attention_forward(
     attention_scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
     if attention_mask is not None:
         attention_scores = attention_scores + attention_mask
-    attention_probs = nn.functional.softmax(attention_scores, dim=-1)
+    # Softmax in float32 whatever the activations' dtype (bf16/fp16 scores lose the small probabilities).
+    attention_probs = nn.functional.softmax(attention_scores, dim=-1, dtype=torch.float32).to(query.dtype)
     attention_probs = nn.functional.dropout(attention_probs, p=dropout, training=module.training)
     context = torch.matmul(attention_probs, value).transpose(1, 2).contiguous()
     return context, attention_probs
@@ -504,6 +508,7 @@ class LogoFormerEmbeddings(nn.Module):
 # Written into `config.auto_map` on save once the classes are registered for the Auto classes (see
 # `save_pretrained`), so that a checkpoint loaded as remote code answers AutoConfig, AutoModel and
 # AutoModelForVideoClassification.
+# Copied from dfer.modeling.gca_resnet.modeling_gca_resnet.REMOTE_CODE_AUTO_MAP with GcaResNet->LogoFormer, gca_resnet->logo_former
 REMOTE_CODE_AUTO_MAP = {
     "AutoConfig": "configuration_logo_former.LogoFormerConfig",
     "AutoModel": "modeling_logo_former.LogoFormerModel",
@@ -530,6 +535,7 @@ class LogoFormerPreTrainedModel(PreTrainedModel):
         "cross_attentions": OutputRecorder(LogoFormerGlobalAttention, index=1),
     }
 
+    # Copied from dfer.modeling.gca_resnet.modeling_gca_resnet.GcaResNetPreTrainedModel.save_pretrained
     def save_pretrained(self, save_directory, *args, **kwargs):
         # transformers writes only the saved class into `auto_map`; a checkpoint used as remote code should
         # answer every Auto class, the backbone included.
@@ -606,18 +612,17 @@ class LogoFormerModel(LogoFormerPreTrainedModel):
         self.stem.load_state_dict(converted, strict=True)
         return dropped
 
+    # Copied from dfer.modeling.gca_resnet.modeling_gca_resnet.GcaResNetModel.check_pixel_values
     def check_pixel_values(self, pixel_values: torch.Tensor) -> None:
         config = self.config
         expected = (config.num_frames, config.num_channels, config.image_size, config.image_size)
         expected_text = f"(batch_size, {', '.join(map(str, expected))})"
         if not isinstance(pixel_values, torch.Tensor):
-            raise ValueError(
-                f"`pixel_values` must be a torch.Tensor of shape {expected_text}, got {type(pixel_values)}."
-            )
+            raise ValueError(f"`pixel_values` must be a torch.Tensor of shape {expected_text}, got {type(pixel_values)}.")
         if not pixel_values.is_floating_point():
             raise ValueError(
-                f"`pixel_values` must be a floating-point tensor with values in [0, 1], got dtype {pixel_values.dtype}; "
-                "convert uint8 frames with `frames.float() / 255` or use the video processor."
+                f"`pixel_values` must be a floating-point tensor of shape {expected_text} with values in [0, 1], got "
+                f"dtype {pixel_values.dtype}; convert uint8 frames with `frames.float() / 255` or use the video processor."
             )
         if pixel_values.ndim != 5 or tuple(pixel_values.shape[1:]) != expected:
             raise ValueError(
@@ -660,14 +665,18 @@ class LogoFormerForVideoClassification(LogoFormerPreTrainedModel):
         self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, **kwargs
     ) -> LogoFormerVideoClassifierOutput:
         r"""
-        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Class indices; when given, `loss` is the cross-entropy of `logits`.
+        labels (`torch.LongTensor` of shape `(batch_size,)` or `torch.FloatTensor` of shape `(batch_size, num_labels)`, *optional*):
+            When given, `loss` follows `config.problem_type` as in every transformers classifier: cross-entropy for
+            class indices (`"single_label_classification"`, the default for integer labels), binary cross-entropy
+            with logits for multi-hot float targets (`"multi_label_classification"`), mean squared error for
+            `"regression"`.
         """
         outputs = self.logo_former(pixel_values, **kwargs)
         logits = self.classifier(outputs.pooler_output)
         loss = None
         if labels is not None:
-            loss = nn.functional.cross_entropy(logits, labels.to(logits.device).view(-1))
+            # `ForSequenceClassificationLoss` (chosen by the `ForVideoClassification` suffix), per `config.problem_type`.
+            loss = self.loss_function(labels, logits, self.config)
         return LogoFormerVideoClassifierOutput(
             loss=loss,
             logits=logits,

@@ -2,7 +2,6 @@
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,14 @@ from huggingface_hub import ModelCard
 from PIL import Image
 from tiny_models import tiny_gca_resnet_config, tiny_logo_former_config
 
-from dfer.hub import PublishError, build_model_card, read_training_output, upload_operations
+from dfer.hub import build_model_card
+from dfer.hub import model_card as model_card_module
+from dfer.hub.card_files import card_text, known_model_types
+from dfer.hub.model_card import model_card_facts
 from dfer.modeling import GcaResNetForVideoClassification, LogoFormerForVideoClassification
-from dfer.processing import DferVideoProcessor
+from dfer.processing import SAMPLERS, DferVideoProcessor
+from dfer.training.arguments import DATASETS, MODEL_SELECTIONS
+from dfer.training.objectives import OBJECTIVES
 
 LABELS = ["Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear"]
 # A plausible test fold in miniature: rows are true classes, columns predictions; Disgust is never recognised.
@@ -148,10 +152,6 @@ def training_output(tmp_path_factory) -> Path:
     return folder
 
 
-def fresh_copy(training_output: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(training_output, tmp_path / "run"))
-
-
 def markdown_table(text: str, header: str) -> list[list[str]]:
     """Rows (cells stripped) of the first Markdown table whose header row starts with `header`."""
     lines = text.splitlines()
@@ -280,91 +280,6 @@ def test_logo_former_card_says_what_is_reconstructed(tmp_path):
     assert "ICASSP" in bibtex and "2305.03343" in bibtex and "Ma, F. and Sun, B. and Li, S." in bibtex
 
 
-def test_only_publishable_files_are_uploaded(training_output):
-    output = read_training_output(training_output)
-    card = build_model_card(output, repo_id="alice/m")
-    paths = [operation.path_in_repo for operation in upload_operations(output, card)]
-    expected = {
-        "README.md",
-        "config.json",
-        "model.safetensors",
-        "video_preprocessor_config.json",
-        "metrics.json",
-        "run_args.json",
-        "confusion_matrix.png",
-    }
-    expected |= {path.name for path in training_output.glob("*.py")}
-    assert set(paths) == expected and len(paths) == len(expected)
-    assert {"configuration_gca_resnet.py", "modeling_gca_resnet.py", "video_processing_dfer.py"} <= set(paths)
-    with pytest.raises(PublishError, match="holds no TensorBoard files"):
-        upload_operations(output, card, include_logs=True)
-
-
-def _edit_json(folder: Path, name: str, edit) -> None:
-    path = folder / name
-    value = json.loads(path.read_text())
-    edit(value)
-    path.write_text(json.dumps(value))
-
-
-@pytest.mark.parametrize(
-    ("damage", "message"),
-    [
-        (lambda f: (f / "model.safetensors").unlink(), r"has no model\.safetensors"),
-        (lambda f: (f / "metrics.json").unlink(), r"metrics\.json is missing"),
-        (lambda f: (f / "run_args.json").write_text("{not json"), r"run_args\.json is not valid JSON"),
-        (lambda f: (f / "video_preprocessor_config.json").unlink(), "has no video processor"),
-        (
-            lambda f: _edit_json(f, "config.json", lambda c: c.pop("auto_map")),
-            "no auto_map entry for AutoConfig",
-        ),
-        (lambda f: (f / "modeling_gca_resnet.py").unlink(), r"modeling_gca_resnet\.py is missing"),
-        (
-            lambda f: _edit_json(f, "video_preprocessor_config.json", lambda c: c.pop("auto_map")),
-            "no auto_map entry for AutoVideoProcessor",
-        ),
-        (
-            lambda f: _edit_json(f, "metrics.json", lambda m: m["metrics"].update(war=0.9)),
-            "the confusion matrix gives",
-        ),
-        (
-            lambda f: _edit_json(f, "metrics.json", lambda m: m["metrics"].update(uar=66.1)),
-            "percentages are not",
-        ),
-        (
-            lambda f: _edit_json(
-                f, "metrics.json", lambda m: m["metrics"]["per_class_accuracy"].update(Sad=0.5)
-            ),
-            r"per_class_accuracy\['Sad'\]",
-        ),
-        (
-            lambda f: _edit_json(f, "metrics.json", lambda m: m["metrics"].update(num_clips=5)),
-            f"counts {sum(map(sum, CONFUSION))} clips",
-        ),
-        (
-            lambda f: _edit_json(
-                f, "config.json", lambda c: c["id2label"].update({"0": "Sad", "1": "Happy"})
-            ),
-            "same classes in the same order",
-        ),
-        (lambda f: _edit_json(f, "metrics.json", lambda m: m.update(fold=None)), "must name its fold"),
-        (
-            lambda f: _edit_json(f, "metrics.json", lambda m: m.update(model_selection="best")),
-            "model_selection",
-        ),
-        (
-            lambda f: _edit_json(f, "metrics.json", lambda m: m.update(model_type="logo_former")),
-            "another run",
-        ),
-    ],
-)
-def test_a_bad_folder_fails_with_one_message_naming_the_file(training_output, tmp_path, damage, message):
-    folder = fresh_copy(training_output, tmp_path)
-    damage(folder)
-    with pytest.raises(PublishError, match=message) as error:
-        read_training_output(folder)
-    assert str(folder) in str(error.value)
-
 
 def test_a_class_without_test_clips_is_left_out_of_uar(tmp_path):
     confusion = [row[:] for row in CONFUSION]
@@ -374,3 +289,37 @@ def test_a_class_without_test_clips_is_left_out_of_uar(tmp_path):
     text = str(build_model_card(tmp_path, repo_id="alice/m"))
     disgust = next(row for row in markdown_table(text, "Class") if row[0] == "Disgust")
     assert disgust[1:3] == ["0", "– (no clips)"]
+
+
+# Every name a training run can record has its words in model_cards/card_text.yaml.
+@pytest.mark.parametrize(
+    ("section", "name"),
+    [("model_selections", name) for name in MODEL_SELECTIONS]
+    + [("datasets", name) for name in DATASETS]
+    + [("samplers", name) for name in SAMPLERS]
+    + [("objectives", name) for name in OBJECTIVES],
+)
+def test_every_recorded_name_has_card_text(section, name):
+    assert name in card_text()[section], f"model_cards/card_text.yaml has no {section} entry for {name!r}"
+
+
+def test_card_text_describes_only_known_names():
+    assert set(card_text()["model_selections"]) == set(MODEL_SELECTIONS)
+    assert set(card_text()["datasets"]) == set(DATASETS)
+
+
+def test_released_loss_weights_are_rendered_from_the_objectives(training_output, monkeypatch):
+    assert known_model_types() == ["gca_resnet", "logo_former"]
+    for model_type in known_model_types():
+        facts = model_card_facts(model_type)
+        assert "{" not in facts["description"] + facts["reconstruction"], model_type
+    reconstruction = model_card_facts("logo_former")["reconstruction"]
+    assert "(delta = 1)" in reconstruction and "(default 0.01)" in reconstruction
+
+    monkeypatch.setattr(model_card_module, "COMPACT_LAMBDA", 0.02)
+    assert "lambda is not published (default 0.02)" in model_card_facts("logo_former")["reconstruction"]
+    monkeypatch.setattr(model_card_module, "IAL_WEIGHT", 0.3)
+    text = str(build_model_card(training_output, repo_id="alice/m"))
+    assert "The released objective is `CE + 0.3 * IAL + 0.05 * CE(aux layer2) + 0 * CE(aux layer3)`." in text
+    # This run trained with 0.1, which is no longer the released weight.
+    assert "(the released one is `CE + 0.3 * IAL + 0.05 * CE(aux layer2) + 0 * CE(aux layer3)`)" in text

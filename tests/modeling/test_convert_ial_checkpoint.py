@@ -46,6 +46,21 @@ def test_converted_weights_reproduce_the_official_network(reference, official_st
     assert_matches_official_outputs(model, reference)
 
 
+def test_fused_converted_model_reproduces_the_official_network_and_saves_unfused(
+    tmp_path, reference, official_state_dict
+):
+    result = convert_ial_state_dict(official_state_dict)
+    model = GcaResNetForVideoClassification._from_config(GcaResNetForVideoClassification.config_class())
+    model.load_state_dict(result.state_dict, strict=True)
+    model.eval().fuse_batch_norm()
+    assert_matches_official_outputs(model, reference)  # (casts to float64, which folds again in float64)
+    assert model.is_batch_norm_fused
+    model.save_pretrained(tmp_path)
+    reloaded = GcaResNetForVideoClassification.from_pretrained(tmp_path, dtype=torch.float64)
+    assert set(reloaded.state_dict()) == set(result.state_dict)
+    assert_matches_official_outputs(reloaded, reference)
+
+
 def test_script_converts_a_wrapped_checkpoint_file(tmp_path, reference, official_state_dict):
     # The harder of the accepted forms: nn.DataParallel's `module.` prefix, inside {"state_dict": ...}.
     checkpoint = tmp_path / "official.pth"

@@ -230,6 +230,15 @@ def test_labels_give_plain_cross_entropy():
     torch.testing.assert_close(outputs.loss, nn.functional.cross_entropy(outputs.logits, labels))
 
 
+def test_labels_follow_the_problem_type():
+    model = LogoFormerForVideoClassification(tiny_config(problem_type="multi_label_classification")).eval()
+    targets = torch.tensor([[0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
+    outputs = model(torch.rand(1, 5, 3, 32, 32), labels=targets)
+    torch.testing.assert_close(
+        outputs.loss, nn.functional.binary_cross_entropy_with_logits(outputs.logits, targets)
+    )
+
+
 @pytest.mark.parametrize("num_frames", [8, 32])
 def test_clip_lengths_other_than_16(num_frames):
     config = tiny_config(num_frames=num_frames, image_size=16)

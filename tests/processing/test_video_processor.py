@@ -8,8 +8,8 @@ from processing_fixtures import decoded_index, write_frame_folder, write_video
 from tiny_models import tiny_gca_resnet_config
 from transformers import pipeline
 
-from dfer.modeling import GcaResNetConfig, GcaResNetForVideoClassification
-from dfer.processing import DferVideoProcessor, register_video_processor
+from dfer.modeling import GcaResNetForVideoClassification, register_auto_classes
+from dfer.processing import DferVideoProcessor
 
 
 def test_defaults_match_the_recipes():
@@ -88,7 +88,7 @@ def test_saved_processor_round_trips_and_is_never_saved_in_training_mode(tmp_pat
 
 
 def test_pipeline_in_process_and_as_remote_code_without_dfer(tmp_path):
-    register_video_processor(GcaResNetConfig)
+    register_auto_classes()  # as `import dfer.modeling` does
     torch.manual_seed(0)
     model = GcaResNetForVideoClassification(tiny_gca_resnet_config()).eval()
     checkpoint = tmp_path / "checkpoint"

@@ -1,5 +1,6 @@
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 import torch
@@ -8,9 +9,15 @@ from training_fixtures import run_training, tiny_run_argv
 from transformers import pipeline
 
 import dfer.modeling  # noqa: F401
-from dfer.training import DataArguments, evaluate_checkpoint
 from dfer.cli import folds
+from dfer.training import DataArguments, evaluate_checkpoint
 from dfer.training.folds import RESULTS_JSON, RESULTS_MARKDOWN, summarize_folds
+from dfer.training.output_folder import (
+    METRICS_NAME,
+    EvaluationMetrics,
+    EvaluationRecord,
+    InvalidEvaluationRecord,
+)
 from dfer.training.trainer import OBJECTIVE_STATE_NAME, DferTrainingArguments
 
 
@@ -74,7 +81,68 @@ def test_evaluate_checkpoint_reproduces_the_run_metrics(finished_run, sample_dir
     data_args = DataArguments(dataset="sample", data_dir=str(sample_dir), sample_clips_per_class=3)
     training_args = DferTrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
     evaluated = evaluate_checkpoint(str(output_dir), data_args, training_args)
-    assert evaluated["metrics"] == record["metrics"]
+    assert evaluated.to_dict()["metrics"] == record["metrics"]
+    assert evaluated.checkpoint == str(output_dir) and evaluated.model_selection is None
+
+
+def test_run_record_follows_the_metrics_schema(finished_run):
+    output_dir, record = finished_run
+    saved = EvaluationRecord.read(output_dir)
+    saved.validate()  # what publishing checks
+    assert saved.to_dict() == record
+    assert {"test_runtime_s", "train_runtime_s", "train_samples_per_second"} <= set(record)
+
+
+def tiny_record(**changes) -> EvaluationRecord:
+    record = EvaluationRecord(
+        model_type="gca_resnet",
+        objective="ial",
+        dataset="dfew",
+        fold=1,
+        eval_split="test",
+        labels=["Happy", "Sad"],
+        metrics=EvaluationMetrics(
+            war=5 / 6,
+            uar=(2 / 3 + 1) / 2,
+            per_class_accuracy={"Happy": 2 / 3, "Sad": 1.0},
+            confusion_matrix=[[2, 1], [0, 3]],
+            num_clips=6,
+        ),
+        model_selection="last_epoch",
+    )
+    return replace(record, **changes)
+
+
+def test_evaluation_record_round_trips_through_its_folder(tmp_path):
+    record = tiny_record(train_runtime_s=1.5)
+    assert record.write(tmp_path / "out") == tmp_path / "out" / METRICS_NAME
+    on_disk = json.loads((tmp_path / "out" / METRICS_NAME).read_text())
+    # Optional fields are written only when set; `fold` always is.
+    assert set(on_disk) == {
+        "model_type", "objective", "dataset", "fold", "eval_split", "model_selection", "labels", "metrics",
+        "train_runtime_s",
+    }  # fmt: skip
+    assert set(on_disk["metrics"]) == {"war", "uar", "per_class_accuracy", "confusion_matrix", "num_clips"}
+    assert EvaluationRecord.read(tmp_path / "out") == record
+    record.validate()
+
+    evaluation = tiny_record(dataset="ferv39k", fold=None, model_selection=None, checkpoint="out/fold1")
+    assert "model_selection" not in evaluation.to_dict() and evaluation.to_dict()["fold"] is None
+    with pytest.raises(InvalidEvaluationRecord, match="missing model_selection"):
+        evaluation.validate()  # a checkpoint evaluation is not a publishable training record
+
+
+def test_an_inconsistent_or_incomplete_record_is_refused(tmp_path):
+    with pytest.raises(InvalidEvaluationRecord, match="the confusion matrix gives 0.833333"):
+        tiny_record(metrics=replace(tiny_record().metrics, war=0.5)).validate()
+    with pytest.raises(InvalidEvaluationRecord, match="model_selection 'best' is not one of last_epoch"):
+        tiny_record(model_selection="best").validate()
+    (tmp_path / METRICS_NAME).write_text(json.dumps({"model_type": "gca_resnet", "metrics": {}}))
+    with pytest.raises(InvalidEvaluationRecord, match=r"metrics\.json: missing objective, dataset"):
+        EvaluationRecord.read(tmp_path)
+    (tmp_path / METRICS_NAME).write_text("{not json")
+    with pytest.raises(InvalidEvaluationRecord, match=r"metrics\.json is not valid JSON"):
+        EvaluationRecord.read(tmp_path)
 
 
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(finished_run, sample_dir, tmp_path):
