@@ -25,8 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = convert_ial_checkpoint(args.checkpoint, args.output)
-    except (FileNotFoundError, KeyError, ValueError, pickle.UnpicklingError) as error:
+    except (OSError, KeyError, ValueError, pickle.UnpicklingError) as error:
         message = error.args[0] if error.args else error
+        if isinstance(error, OSError) and not isinstance(error, FileNotFoundError):  # writing the output failed
+            message = f"cannot write {args.output}: {error.strerror or error}"
         if isinstance(error, pickle.UnpicklingError):
             message = (
                 f"{args.checkpoint} holds more than tensors (refused by torch.load(weights_only=True)); "

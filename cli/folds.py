@@ -9,10 +9,11 @@ import sys
 
 from accelerate import PartialState
 
-from dfer.training import FoldArguments, end_distributed_run, run_folds
+from dfer.training import FoldArguments, end_distributed_run, leave_distributed_run, run_folds
 from dfer.training.arguments import FOLDED_DATASETS
-from dfer.training.folds import results_markdown
+from dfer.training.folds import fold_output_dir, results_markdown
 
+from .card import leave_model_card
 from .errors import report_error
 from .train import parse
 
@@ -31,9 +32,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"the fold protocol applies to DFEW (and the sample); {data_args.dataset} has one split.")
         summary = run_folds(model_args, data_args, training_args, fold_args.folds)
     except (ValueError, FileNotFoundError, NotADirectoryError) as error:
+        leave_distributed_run()
         return report_error("folds", error)
     is_main_process = PartialState().is_main_process
     end_distributed_run()
     if is_main_process:
+        for fold in fold_args.folds:
+            leave_model_card("folds", fold_output_dir(training_args.output_dir, fold))
         print(results_markdown(summary))
     return 0

@@ -9,7 +9,14 @@ are still processed, and the exit status is 1 when any video failed (2 for a usa
 import argparse
 import sys
 
-from dfer.inference import DEFAULT_OUTPUT_DIR, CheckpointLoadError, VideoPrediction, predict_videos, summarize
+from dfer.inference import (
+    DEFAULT_OUTPUT_DIR,
+    CheckpointLoadError,
+    OutputFolderError,
+    VideoPrediction,
+    predict_videos,
+    summarize,
+)
 
 from .errors import PARTIAL_FAILURE, report_error
 
@@ -85,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             trust_remote_code=args.trust_remote_code,
             on_result=print_result,
         )
-    except CheckpointLoadError as error:
+    except (OutputFolderError, CheckpointLoadError) as error:  # --output is checked first, before the model loads
         return report_error("predict", error)
     failures = [result.video for result in results if result.error is not None]
     if failures:

@@ -9,6 +9,7 @@ import sys
 from dfer.hub import (
     PublishError,
     build_model_card,
+    check_license,
     push_training_output,
     read_training_output,
     upload_operations,
@@ -36,8 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--private", action="store_true", default=None, help="create the repository as private")
     parser.add_argument("--commit-message", default=None, help="defaults to the model, dataset, fold and scores")
-    parser.add_argument("--include-logs", action="store_true", help="also upload the TensorBoard logs in runs/")
-    parser.add_argument("--license", default=None, help="license identifier for the card metadata (e.g. mit)")
+    parser.add_argument(
+        "--include-logs",
+        action="store_true",
+        help="also upload the TensorBoard logs in runs/ (training scalars only, renamed without the host name)",
+    )
+    parser.add_argument(
+        "--license",
+        default=None,
+        help="license of the weights (e.g. mit), required unless the training data fix it: weights trained on DFEW "
+        "or FERV39k inherit their research-only terms (license: other); the code is MIT",
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="check the folder, list the files and print the card; send nothing"
     )
@@ -50,9 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.dry_run:
             output = read_training_output(args.output_dir)
-            card = build_model_card(output, repo_id=args.repo_id, revision=args.revision, license=args.license)
+            check_license(output, args.license)
+            card = build_model_card(
+                output,
+                repo_id=args.repo_id,
+                revision=args.revision,
+                license=args.license,
+                include_logs=args.include_logs,
+            )
             operations = upload_operations(output, card, include_logs=args.include_logs)
             print("\n".join(operation.path_in_repo for operation in operations))
+            if output.left_out:
+                print(f"\nnot uploaded: {', '.join(output.left_out)}")
             print(f"\n{card}")
             return 0
         commit = push_training_output(

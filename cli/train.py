@@ -2,8 +2,12 @@
 
 Every `TrainingArguments` flag works. A recipe (--recipe ial | logo_former | sample; default: the model's paper
 recipe, or `sample` for GCA-ResNet on the sample dataset) sets every hyper-parameter; any flag given on the
-command line overrides it. Resume an interrupted run with --resume_from_checkpoint last (or a checkpoint
-folder). Data parallel: `torchrun --nproc_per_node 2 -m dfer.cli train ...` or
+command line overrides it. Resume an interrupted run with --resume_from_checkpoint last (the newest complete
+checkpoint in --output_dir; incomplete ones are set aside, with a warning) or a checkpoint folder. A checkpoint
+written with another model, data, fold, objective or seed is refused unless --ignore_resume_mismatch; a new run
+in a folder that already holds checkpoints or a finished run is refused (choose another --output_dir). One run
+at a time per --output_dir: a second one stops with an error while the first holds the folder. Data parallel:
+`torchrun --nproc_per_node 2 -m dfer.cli train ...` or
 `accelerate launch --multi_gpu --num_processes 2 -m dfer.cli train ...`.
 """
 
@@ -13,10 +17,16 @@ import sys
 
 from accelerate import PartialState
 
-from dfer.training import end_distributed_run, train_and_evaluate, training_argument_parser
+from dfer.training import (
+    end_distributed_run,
+    leave_distributed_run,
+    train_and_evaluate,
+    training_argument_parser,
+)
 from dfer.training.arguments import check_run_arguments
 from dfer.training.run import summary_line
 
+from .card import leave_model_card
 from .errors import report_error
 
 EXAMPLE = """example:
@@ -35,7 +45,7 @@ def parse(argv: list[str], *extra_dataclasses, prog: str, description: str, exam
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parsed = parser.parse_args_into_dataclasses(argv)
-    check_run_arguments(parsed[0], parsed[1])
+    check_run_arguments(parsed[0], parsed[1], parsed[-1])
     return parsed
 
 
@@ -47,10 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         record = train_and_evaluate(model_args, data_args, training_args)
     except (ValueError, FileNotFoundError, NotADirectoryError) as error:
+        leave_distributed_run()
         return report_error("train", error)
     is_main_process = PartialState().is_main_process
     end_distributed_run()
     if is_main_process:
+        leave_model_card("train", training_args.output_dir)
         print(json.dumps({"per_class_accuracy": record["metrics"]["per_class_accuracy"]}, indent=1))
         print(f"{record['model_type']} ({model_args.recipe} recipe) on {record['dataset']}: {summary_line(record)}")
         print(f"Saved to {training_args.output_dir}")

@@ -23,9 +23,12 @@ from dfer.processing.video_processing_dfer import DferVideoProcessor
 from .annotation_files import (
     ClipEntry,
     ClipProblem,
+    DatasetCheckError,
     check_labels_against_paths,
+    dfew_csv_label_base,
+    dfew_entries,
+    parse_dfew_split_csv,
     read_clip_list,
-    read_dfew_split_csv,
     read_ferv39k_split_csv,
 )
 from .clip_checks import check_split, resolve_problems
@@ -35,8 +38,8 @@ logger = logging.getLogger(__name__)
 
 DFEW_FOLDS = (1, 2, 3, 4, 5)
 
-
-
+# Where the DFEW split CSVs of a fold may lie under EmoLabel_DataSplit/ (the authors' names first).
+DFEW_CSV_PATTERNS = ("{split}(single-labeled)/set_{fold}.csv", "{split}_set_{fold}.csv", "{split}/set_{fold}.csv")
 
 
 class ClipTransform:
@@ -89,13 +92,19 @@ def build_dataset_dict(
     """Check every split against the disk, report, and wrap the good rows as lazily decoded datasets."""
     if on_problems not in ("raise", "skip"):
         raise ValueError(f"`on_problems` must be 'raise' or 'skip', got {on_problems!r}.")
+    leaked = {str(root / folder) for folder in _clips_in_several_splits(splits, problems)}
     rows_by_split, total = {}, 0
     for split, entries in splits.items():
-        rows_by_split[split] = check_split(
-            entries, root, problems, check_frames, check_listed_counts, desc=f"{name} {split}"
-        )
+        rows = check_split(entries, root, problems, check_frames, check_listed_counts, desc=f"{name} {split}")
+        rows_by_split[split] = [row for row in rows if row["path"] not in leaked]
         total += len(entries)
     resolve_problems(problems, name, total, on_problems, fix_hint)
+    empty = [split for split, rows in rows_by_split.items() if not rows]
+    if empty:
+        raise DatasetCheckError(
+            f"{name}: no clip of the {' and '.join(empty)} split(s) is left once the clips with problems are "
+            f"skipped; nothing was loaded. {fix_hint}"
+        )
     video_processor = video_processor or DferVideoProcessor()
     dataset_dict = DatasetDict()
     for split, rows in rows_by_split.items():
@@ -113,6 +122,28 @@ def build_dataset_dict(
             dataset = dataset.with_transform(ClipTransform(video_processor, training=split == "train"))
         dataset_dict[split] = dataset
     return dataset_dict
+
+
+def _clips_in_several_splits(splits: dict[str, list[ClipEntry]], problems: list[ClipProblem]) -> set[str]:
+    """Frame folders (relative to the root) listed in more than one split; each is a problem, reported against
+    the line of its later listing: a clip in both train and test would be tested on what was learnt."""
+    first_seen: dict[str, tuple[str, ClipEntry]] = {}
+    leaked: set[str] = set()
+    for split, entries in splits.items():
+        for entry in entries:
+            key = os.path.normpath(entry.relative_path)
+            seen = first_seen.setdefault(key, (split, entry))
+            if seen[0] != split:
+                problems.append(
+                    ClipProblem(
+                        "clip in two splits",
+                        entry.clip_id,
+                        f"in {seen[0]} ({seen[1].source}) and in {split}",
+                        entry.source,
+                    )
+                )
+                leaked.add(key)
+    return leaked
 
 
 def _find_first(folder: Path, names: list[str]) -> Path:
@@ -134,6 +165,33 @@ def _list_files(annotations, fold: int | None, patterns: list[tuple[str, str]]) 
             return folder / train_name, folder / test_name
     expected = ", ".join(f"{t.format(fold=fold)}/{s.format(fold=fold)}" for t, s in patterns)
     raise FileNotFoundError(f"No list files in {folder}: expected one of {expected}.")
+
+
+def _find_dfew_csv(split_folder: Path, split: str, fold: int) -> tuple[str, Path]:
+    """(pattern, path) of the split CSV of `split` and `fold`, in the first of `DFEW_CSV_PATTERNS` that exists."""
+    names = [pattern.format(split=split, fold=fold) for pattern in DFEW_CSV_PATTERNS]
+    path = _find_first(split_folder, names)
+    return DFEW_CSV_PATTERNS[names.index(str(path.relative_to(split_folder)))], path
+
+
+def _dfew_csv_rows(split_folder: Path, patterns: dict[str, str], rows: dict[str, list]) -> dict[str, list]:
+    """Rows of every DFEW split CSV under `split_folder` (all folds, both splits, named like this fold's), for
+    deciding the label numbering once for the whole dataset. The other folds' own problems are not this load's
+    business: their malformed rows are ignored and files that cannot be read are left out."""
+    by_file = {}
+    for split, pattern in patterns.items():
+        for fold in DFEW_FOLDS:
+            name = pattern.format(split=split, fold=fold)
+            if name in rows:
+                by_file[name] = rows[name]
+                continue
+            if not (split_folder / name).is_file():
+                continue
+            try:
+                by_file[name] = parse_dfew_split_csv(split_folder / name, [], name)
+            except DatasetCheckError:
+                continue
+    return by_file
 
 
 def load_dfew(
@@ -158,7 +216,9 @@ def load_dfew(
         annotations: list-format files (`<folder> <num_frames> <label 0..6>`, folders relative to `root`): a
             (train, test) pair, or a folder holding `set_<fold>_train.txt` / `set_<fold>_test.txt`.
         clip_folder: "clip_224x224" (all frames) or "clip_224x224_16f" (16 time-normalised frames).
-        csv_label_base: 1 for the authors' 1..7 labels, 0 for 0..6; detected from the file when None.
+        csv_label_base: 1 for the authors' 1..7 labels, 0 for 0..6. When None it is decided once from all the
+            split CSVs in EmoLabel_DataSplit/ (every fold, train and test): 1 when a 7 appears and no 0, 0 when a 0
+            appears and no 7; anything else is refused as ambiguous (pass it explicitly).
         on_problems: "raise" (default) stops with a report of every problem; "skip" leaves bad clips out.
         check_frames: "header" (every frame file starts like an image), "decode" (every frame decodes) or "none".
         check_listed_counts: report list frame counts that disagree with the disk (False when the lists describe
@@ -185,22 +245,23 @@ def load_dfew(
                 f"{split_folder} not found: give the DFEW root (holding EmoLabel_DataSplit/ and Clip/), or list "
                 "files with annotations=(train_list, test_list)."
             )
-        splits = {}
-        for split in ("train", "test"):
-            csv_file = _find_first(
-                split_folder,
-                [
-                    f"{split}(single-labeled)/set_{fold}.csv",
-                    f"{split}_set_{fold}.csv",
-                    f"{split}/set_{fold}.csv",
-                ],
-            )
-            entries = read_dfew_split_csv(csv_file, problems, csv_label_base)
-            clip_root = Path("Clip") / clip_folder
-            splits[split] = [
+        if csv_label_base not in (None, 0, 1):
+            raise ValueError(f"`csv_label_base` must be 0, 1 or None (decided from the CSVs), got {csv_label_base!r}.")
+        found = {split: _find_dfew_csv(split_folder, split, fold) for split in ("train", "test")}
+        names = {split: str(path.relative_to(split_folder)) for split, (_, path) in found.items()}
+        rows = {names[split]: parse_dfew_split_csv(path, problems, names[split]) for split, (_, path) in found.items()}
+        label_base = csv_label_base
+        if label_base is None:
+            patterns = {split: pattern for split, (pattern, _) in found.items()}
+            label_base = dfew_csv_label_base(_dfew_csv_rows(split_folder, patterns, rows))
+        clip_root = Path("Clip") / clip_folder
+        splits = {
+            split: [
                 ClipEntry(e.clip_id, str(clip_root / e.relative_path), e.label, None, e.source)
-                for e in entries
+                for e in dfew_entries(rows[names[split]], label_base, problems)
             ]
+            for split in ("train", "test")
+        }
         hint = f"Fix the split CSVs in {split_folder} or the clip folders in {root / 'Clip' / clip_folder}."
     return build_dataset_dict(
         splits,

@@ -1,8 +1,10 @@
 """Checking annotated clips against the disk (folders, frame files, frame counts) and reporting every problem at
 once, with counts and examples."""
 
+import errno
 import logging
 import os
+import stat
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,10 +22,32 @@ FRAME_CHECKS = ("header", "decode", "none")
 _IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
 
 
-
-
-
 def _frame_is_readable(path: str, check_frames: str) -> bool:
+    """Whether a frame file can be read and looks like (or, with "decode", decodes as) an image. Files that
+    cannot be opened at all (permission denied, a dangling link) are unreadable too."""
+    try:
+        return _frame_looks_readable(path, check_frames)
+    except OSError:
+        return False
+
+
+def _folder_problem(folder: Path) -> tuple[str, str] | None:
+    """(kind, detail) when `folder` is not a readable folder of frames, else None."""
+    try:
+        info = os.stat(folder)
+    except FileNotFoundError:
+        return "missing folder", str(folder)
+    except OSError as error:
+        if error.errno == errno.ENOTDIR:
+            return "missing folder", str(folder)
+        reason = "permission denied" if isinstance(error, PermissionError) else (error.strerror or str(error))
+        return "unreadable folder", f"{reason}: {folder}"
+    if not stat.S_ISDIR(info.st_mode):
+        return "missing folder", f"{folder} is a file, not a folder of frames"
+    return None
+
+
+def _frame_looks_readable(path: str, check_frames: str) -> bool:
     if check_frames == "decode":
         from PIL import Image  # the dataset path may use Pillow; the processor files may not
 
@@ -41,9 +65,13 @@ def _frame_is_readable(path: str, check_frames: str) -> bool:
 def _inspect_clip(entry: ClipEntry, root: Path, check_frames: str, check_listed_counts: bool):
     """(frame folder, frames on disk or None, problems of this clip) for one entry."""
     folder = root / entry.relative_path
-    if not folder.is_dir():
-        return folder, None, [ClipProblem("missing folder", entry.clip_id, str(folder), entry.source)]
-    frame_files = list_frame_files(folder)
+    problem = _folder_problem(folder)
+    if problem is not None:
+        return folder, None, [ClipProblem(problem[0], entry.clip_id, problem[1], entry.source)]
+    try:
+        frame_files = list_frame_files(folder)
+    except ValueError as error:  # cannot be listed (permission denied)
+        return folder, None, [ClipProblem("unreadable folder", entry.clip_id, str(error), entry.source)]
     if not frame_files:
         return folder, 0, [ClipProblem("no frames", entry.clip_id, str(folder), entry.source)]
     problems = []

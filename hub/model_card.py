@@ -9,12 +9,19 @@ run's own files (metrics, arguments, configuration, saved video processor); the 
 import json
 import math
 import os
+import re
+from pathlib import Path
 
+import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.utils import is_jinja_available
+from transformers import AutoModelForVideoClassification
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+import dfer.modeling  # noqa: F401  (registers every model with the Auto classes, for `checkpoint_facts`)
 from dfer.training.compact_loss import COMPACT_DELTA, COMPACT_LAMBDA
 from dfer.training.objectives import IAL_AUXILIARY_WEIGHTS, IAL_WEIGHT
+from dfer.training.output_folder import UNKNOWN_MODEL_SELECTION, write_text_atomically
 
 from .card_files import (
     MODEL_CARD_TEMPLATE,
@@ -26,6 +33,14 @@ from .card_files import (
 from .output_folder import PublishError, TrainingOutput, read_training_output
 
 TASK_TYPE = "video-classification"
+CARD_NAME = "README.md"
+# The repository named in the snippets of a card written before the repository is known.
+PLACEHOLDER_NAMESPACE = "your-namespace"
+# What `dfer evaluate` records as the objective of a checkpoint it evaluated (it trained nothing).
+EVALUATED_OBJECTIVE = "none"
+# A split whose largest class has at most this many times the clips of its smallest is called balanced.
+BALANCED_RATIO = 1.5
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 # Run arguments worth a line in the card's short recipe table, in this order (all of them are in the full table).
 KEY_RUN_ARGS = (
     "model",
@@ -139,14 +154,121 @@ def eval_results(output: TrainingOutput) -> list[EvalResult]:
     ]
 
 
+def check_license(output: TrainingOutput, license: str | None) -> None:
+    """Raise `PublishError` unless the weights can be published with `license`: weights trained on a research-only
+    dataset inherit its terms (no `license`, or `other`); any other data need one chosen by the publisher."""
+    dataset = card_text()["datasets"][output.metrics["dataset"]]
+    texts = card_text()["license"]
+    if dataset["license"] is not None:
+        if license not in (None, dataset["license"]["license"]):
+            raise PublishError(
+                _one_paragraph(texts["fixed"]).format(
+                    dataset=dataset["name"], link=dataset["license_link"], license=license
+                )
+            )
+    elif not license:
+        raise PublishError(_one_paragraph(texts["required"]).format(dataset=dataset["name"]))
+
+
+def card_license(output: TrainingOutput, license: str | None) -> tuple[dict, str]:
+    """The license metadata of the card and its license section (code: MIT; weights: their data's terms, or the
+    publisher's choice)."""
+    dataset = card_text()["datasets"][output.metrics["dataset"]]
+    texts = card_text()["license"]
+    code = _one_paragraph(texts["code"])
+    if dataset["license"] is not None:
+        metadata = dict(dataset["license"], license_link=dataset["license_link"])
+        weights = texts["research_only"].format(dataset=dataset["name"], terms=_one_paragraph(dataset["terms"]))
+    elif license:
+        metadata = {"license": license}
+        weights = texts["chosen"].format(license=license, terms=_one_paragraph(dataset["terms"]))
+    else:
+        metadata = {}
+        weights = texts["none"]
+    return metadata, f"{code} {_one_paragraph(weights)}"
+
+
+def checkpoint_facts(output: TrainingOutput) -> dict:
+    """What the card states about this checkpoint from its own files: the parameter count of its configuration
+    (counted on the model built from `config.json`, without loading weights), its input, and the settings in
+    which its configuration differs from the model's default one."""
+    config_class = CONFIG_MAPPING[output.model_type]
+    config = config_class.from_dict(output.config)
+    with torch.device("meta"):
+        model = AutoModelForVideoClassification.from_config(config)
+    parameters = sum(parameter.numel() for parameter in model.parameters())
+    defaults = config_class().to_dict()
+    differences = [
+        (name, _format_value(value), _format_value(defaults[name]))
+        for name, value in output.config.items()
+        if name not in _NON_ARCHITECTURE_KEYS
+        and name in defaults
+        and defaults[name] is not None
+        and value is not None
+        and value != defaults[name]
+    ]
+    size = output.processor_config.get("size") or {}
+    height = size.get("height") or size.get("shortest_edge") or output.config.get("image_size")
+    width = size.get("width") or size.get("shortest_edge") or output.config.get("image_size")
+    frames = output.config["num_frames"]
+    return {
+        "parameters": f"{parameters:,}",
+        "parameter_count": parameters,
+        "num_frames": frames,
+        "height": height,
+        "width": width,
+        "input": (
+            f"{frames} RGB frames of {height}x{width} pixels per clip (`pixel_values` of shape "
+            f"(batch, {frames}, 3, {height}, {width}))"
+        ),
+        "num_labels": len(output.labels),
+        "differences": differences,
+    }
+
+
+def split_balance(output: TrainingOutput) -> dict:
+    """How balanced the evaluated split is, from the clips per class of its confusion matrix."""
+    matrix = output.metrics["metrics"]["confusion_matrix"]
+    support = {label: sum(matrix[i]) for i, label in enumerate(output.labels)}
+    largest = max(support, key=support.get)
+    smallest = min(support, key=support.get)
+    balanced = support[smallest] > 0 and support[largest] <= BALANCED_RATIO * support[smallest]
+    split = output.metrics["eval_split"]
+    if balanced:
+        text = (
+            f"The `{split}` split is balanced: every class has {support[smallest]}"
+            + (f" to {support[largest]}" if support[largest] != support[smallest] else "")
+            + (" clip." if support[largest] == 1 else " clips.")
+        )
+    else:
+        text = (
+            f"The `{split}` split is imbalanced: from {support[largest]} clips ({largest}) down to "
+            f"{support[smallest]} ({smallest}), so WAR follows the frequent classes and UAR, the mean per-class "
+            "recall, is the fairer summary."
+        )
+    return {"balanced": balanced, "text": text}
+
+
+def base_model(run_args: dict) -> str | None:
+    """The Hub repository a fine-tuned run started from (`model_name_or_path` when it is a Hub repo id)."""
+    start = run_args.get("model_name_or_path")
+    if isinstance(start, str) and _REPO_ID.fullmatch(start) and not start.startswith((".", "-")):
+        return start
+    return None
+
+
 def build_model_card(
     output: TrainingOutput | str | os.PathLike,
     repo_id: str,
     revision: str | None = None,
     license: str | None = None,
     template_path: str | os.PathLike | None = None,
+    include_logs: bool = False,
 ) -> ModelCard:
-    """Render the model card of a training output folder for `repo_id` (and `revision`, used in the snippets)."""
+    """Render the model card of a training output folder for `repo_id` (and `revision`, used in the snippets).
+
+    `license` is the weights' license when the training data leave it open (see `check_license`); the card
+    mentions the TensorBoard logs only when they are published with it (`include_logs`)."""
     if not isinstance(output, TrainingOutput):
         output = read_training_output(output)
     if not is_jinja_available():
@@ -156,14 +278,19 @@ def build_model_card(
     metrics = output.metrics
     values = metrics["metrics"]
     dataset_key = metrics["dataset"]
+    dataset = text["datasets"][dataset_key]
     fold = metrics.get("fold")
     labels = output.labels
+    license_metadata, license_text = card_license(output, license)
+    started_from = base_model(output.run_args)
 
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1],
         library_name="transformers",
         pipeline_tag=TASK_TYPE,
-        license=license,
+        **license_metadata,
+        base_model=started_from,
+        datasets=list(dataset["hub_ids"]) or None,
         metrics=["accuracy", "recall"],
         tags=[
             "dfer",
@@ -189,12 +316,23 @@ def build_model_card(
                 "published": f"{published:.2f}" if published is not None else "–",
             }
         )
-    selection = text["model_selections"][metrics["model_selection"]]
+    if metrics["model_selection"] == UNKNOWN_MODEL_SELECTION:
+        unknown = text["unknown_model_selection"]
+        selection = {"text": _one_paragraph(unknown["text"]), "warning": False, "caution": _one_paragraph(unknown["caution"])}
+    else:
+        known = text["model_selections"][metrics["model_selection"]]
+        selection = {"text": known["text"], "warning": known["optimistic"], "caution": None}
+    balance = split_balance(output)
     template_kwargs = dict(
         title=_title(facts, dataset_key, fold),
         model=facts,
         model_type=output.model_type,
-        dataset={"key": dataset_key, **text["datasets"][dataset_key], "terms": text["dataset_terms"]},
+        checkpoint=checkpoint_facts(output),
+        dataset={"key": dataset_key, **dataset, "labels": _one_paragraph(dataset["labels"])},
+        license_text=license_text,
+        base_model=started_from,
+        started_from=output.run_args.get("model_name_or_path"),
+        evaluated_checkpoint=metrics.get("checkpoint"),
         fold=fold,
         eval_split=metrics["eval_split"],
         labels=labels,
@@ -204,7 +342,8 @@ def build_model_card(
         revision_kwarg=f", revision={json.dumps(revision)}" if revision not in (None, "main") else "",
         results={"war": percent(values["war"]), "uar": percent(values["uar"])},
         published=(facts.get("published") or {}).get(dataset_key),
-        selection={"text": selection["text"], "warning": selection["optimistic"]},
+        selection=selection,
+        balance=balance,
         per_class=per_class,
         per_class_published=bool(published_per_class),
         weak_threshold=f"{WEAK_CLASS_THRESHOLD:g}",
@@ -215,7 +354,8 @@ def build_model_card(
         ],
         confusion=[{"label": label, "counts": matrix[i]} for i, label in enumerate(labels)],
         confusion_image=output.confusion_matrix_image,
-        includes_logs=bool(output.log_files),
+        includes_logs=bool(include_logs and output.log_files),
+        has_run_args=bool(output.run_args),
         objective=describe_objective(metrics["objective"], output.run_args),
         preprocessing=_preprocessing_lines(output.processor_config, output.config["num_frames"]),
         key_recipe=key_run_args(output.run_args, metrics["objective"]),
@@ -229,6 +369,34 @@ def build_model_card(
     return ModelCard.from_template(
         card_data, template_path=str(template_path or MODEL_CARD_TEMPLATE), **template_kwargs
     )
+
+
+def write_model_card(
+    output_dir: str | os.PathLike,
+    repo_id: str | None = None,
+    *,
+    revision: str | None = None,
+    license: str | None = None,
+    include_logs: bool = False,
+) -> Path:
+    """Render the card of a training output folder and write it to `<output_dir>/README.md`; return its path.
+
+    For a training run to leave a true card in its folder (so that `hf upload` of the folder publishes one too).
+    `repo_id` names the repository in the card's snippets; without one, the run's `hub_model_id`, else
+    `<your-namespace>/<folder name>`. The folder is checked as for publishing (`PublishError` on a problem); the
+    license is not required here (the card then says that none is chosen), but one that the training data do not
+    allow is refused. The file is written through a new file and a rename, never through a link."""
+    output = read_training_output(output_dir)
+    if license is not None:
+        check_license(output, license)
+    if repo_id is None:
+        hub_model_id = output.run_args.get("hub_model_id")
+        repo_id = hub_model_id if isinstance(hub_model_id, str) and _REPO_ID.fullmatch(hub_model_id) else None
+        repo_id = repo_id or f"{PLACEHOLDER_NAMESPACE}/{output.folder.resolve().name}"
+    card = build_model_card(output, repo_id=repo_id, revision=revision, license=license, include_logs=include_logs)
+    path = output.folder / CARD_NAME
+    write_text_atomically(path, str(card))
+    return path
 
 
 def key_run_args(run_args: dict, objective: str) -> list[tuple[str, str]]:
@@ -248,6 +416,8 @@ def key_run_args(run_args: dict, objective: str) -> list[tuple[str, str]]:
 def describe_objective(objective: str, run_args: dict) -> str:
     """The training objective in words, with the weights the run used when its arguments record them."""
     objectives = card_text()["objectives"]
+    if objective == EVALUATED_OBJECTIVE:
+        return card_text()["unrecorded_objective"]
     if objective == "ial":
         text = objectives["ial"]
         weights = run_args.get("ial_weight")
@@ -280,6 +450,10 @@ def percent(fraction: float) -> str:
 def _title(facts: dict, dataset_key: str, fold: int | None) -> str:
     where = card_text()["datasets"][dataset_key]["title_name"]
     return f"{facts['short_name']} on {where}" + (f", fold {fold}" if fold else "")
+
+
+def _one_paragraph(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _format_value(value) -> str:
@@ -342,11 +516,17 @@ def _preprocessing_lines(processor: dict, num_frames: int) -> list[str]:
 __all__ = [
     "KEY_RUN_ARGS",
     "TASK_TYPE",
+    "base_model",
     "build_model_card",
+    "card_license",
+    "check_license",
+    "checkpoint_facts",
     "describe_objective",
     "eval_results",
     "key_run_args",
     "model_card_facts",
     "percent",
     "released_weights",
+    "split_balance",
+    "write_model_card",
 ]

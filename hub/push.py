@@ -1,5 +1,5 @@
 """Publishing a checked training output folder to the Hugging Face Hub as one commit: the files it uploads, the
-commit message, and creating the repository or branch (and removing them again when the Hub refuses the push).
+commit message, and creating the repository or branch (and removing them again when any step of the push fails).
 The folder is read and checked by `output_folder.py` and its card rendered by `model_card.py` before any request.
 """
 
@@ -8,31 +8,40 @@ import os
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, ModelCard, constants
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import get_token
+from huggingface_hub.utils._runtime import is_xet_available
 
-from dfer.training.output_folder import LOGS_DIRNAME, METRICS_NAME, RUN_ARGS_NAME
+from dfer.training.output_folder import METRICS_NAME, RUN_ARGS_NAME
 
 from .card_files import card_text
-from .model_card import build_model_card, model_card_facts, percent
-from .output_folder import PublishError, TrainingOutput, read_training_output
+from .model_card import build_model_card, check_license, model_card_facts, percent
+from .output_folder import PublishError, TrainingOutput, check_regular_file, read_training_output
+from .tensorboard_logs import publishable_logs
 
 
 def upload_operations(
     output: TrainingOutput, card: ModelCard, include_logs: bool = False
 ) -> list[CommitOperationAdd]:
-    """The files of one commit: checkpoint, processor, remote code, card, metrics, run arguments, optional logs."""
-    files = list(output.checkpoint_files) + [METRICS_NAME, RUN_ARGS_NAME]
-    if output.confusion_matrix_image:
-        files.append(output.confusion_matrix_image)
-    if include_logs:
-        if not output.log_files:
-            raise PublishError(
-                f"Logs were requested but {output.folder / LOGS_DIRNAME} holds no TensorBoard files."
-            )
-        files.extend(output.log_files)
+    """The files of one commit, from the allow-list of `output_folder.py`: card, checkpoint, processor, remote
+    code, metrics and run arguments (publishable copies), confusion matrix, and the TensorBoard logs when asked
+    for (renamed and rewritten by `tensorboard_logs.py`)."""
     operations = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode("utf-8"))]
     operations += [
-        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(output.folder / name)) for name in files
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(check_regular_file(output.folder, name)))
+        for name in output.checkpoint_files
     ]
+    for name in (METRICS_NAME, RUN_ARGS_NAME):
+        if name == RUN_ARGS_NAME and not output.run_args:
+            continue  # an evaluated checkpoint without a run record
+        check_regular_file(output.folder, name)
+        operations.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=output.record_bytes(name)))
+    if output.confusion_matrix_image:
+        image = check_regular_file(output.folder, output.confusion_matrix_image)
+        operations.append(CommitOperationAdd(path_in_repo=output.confusion_matrix_image, path_or_fileobj=str(image)))
+    if include_logs:
+        operations += [
+            CommitOperationAdd(path_in_repo=name, path_or_fileobj=content)
+            for name, content in publishable_logs(output.folder, output.log_files)
+        ]
     return operations
 
 
@@ -62,13 +71,16 @@ def push_training_output(
 ) -> CommitInfo:
     """Publish a training output folder to `repo_id` as one commit (on branch `revision`, created if needed).
 
-    The folder and card are checked before any request. The token comes from `token`, else the usual
-    huggingface_hub sources (`HF_TOKEN`, the token saved by `hf auth login`). If the Hub refuses a step, a
-    repository or branch created by this call is deleted again, and `PublishError` says what happened: the
-    commit itself is atomic, so the repository never holds part of the upload.
+    The folder, the card and its license are checked before any request (`license` is required unless the
+    training data fix it: DFEW and FERV39k are research-only). The token comes from `token`, else the usual
+    huggingface_hub sources (`HF_TOKEN`, the token saved by `hf auth login`). If any step fails (the Hub refuses
+    it, the LFS or Xet upload of a file fails, the network goes away), a repository or branch created by this
+    call is deleted again, and one `PublishError` says what happened: the commit itself is atomic, so the
+    repository never holds part of the upload.
     """
     output = read_training_output(output_dir)
-    card = build_model_card(output, repo_id=repo_id, revision=revision, license=license)
+    check_license(output, license)
+    card = build_model_card(output, repo_id=repo_id, revision=revision, license=license, include_logs=include_logs)
     operations = upload_operations(output, card, include_logs=include_logs)
     message = commit_message or default_commit_message(output)
     if constants.is_offline_mode():
@@ -97,9 +109,15 @@ def push_training_output(
     except (HfHubHTTPError, *_network_errors()) as error:
         undone = _undo(api, repo_id, branch, created_repo, created_branch)
         raise PublishError(f"The Hub refused {step}: {_describe(error)}. {undone}") from error
-    except ValueError as error:  # huggingface_hub reports invalid card metadata this way
+    except KeyboardInterrupt:
+        _undo(api, repo_id, branch, created_repo, created_branch)
+        raise
+    except Exception as error:
+        # Anything else that fails while files are uploaded: huggingface_hub's RuntimeError around an LFS
+        # upload, hf_xet's errors (ConnectionError, RuntimeError, ...) on the Xet path (the default whenever
+        # hf_xet is installed), ValueError for invalid card metadata or a malformed server answer.
         undone = _undo(api, repo_id, branch, created_repo, created_branch)
-        raise PublishError(f"Pushing to {repo_id} failed while {step}: {error} {undone}") from error
+        raise PublishError(f"Pushing to {repo_id} failed while {step}: {_describe(error)}. {undone}") from error
 
 
 def _create_repo(api: HfApi, repo_id: str, private: bool | None) -> bool:
@@ -135,23 +153,41 @@ def _undo(api: HfApi, repo_id: str, branch: str | None, created_repo: bool, crea
         if created_branch:
             api.delete_branch(repo_id, branch=branch, repo_type="model")
             return f"The branch {branch!r} created by this push was deleted again; nothing was published."
-    except (HfHubHTTPError, *_network_errors()) as error:
+    except Exception as error:
         created = f"repository {repo_id}" if created_repo else f"branch {branch!r} of {repo_id}"
-        return f"Nothing was uploaded, but the empty {created} could not be removed ({_describe(error)}): delete it."
+        return f"Nothing was committed, but the empty {created} could not be removed ({_describe(error)}): delete it."
     return "Nothing was published."
 
 
-def _describe(error: Exception) -> str:
+def _describe(error: BaseException, hints: bool = True) -> str:
+    """One line about an error: the HTTP status and the Hub's message, or the exception and its causes (`hints`:
+    whether to add what a status of the Hub's own API usually means; not for the causes of another error, which
+    may come from the storage behind it)."""
     if isinstance(error, HfHubHTTPError):
         status = error.response.status_code
-        detail = error.server_message or error.response.reason_phrase
+        detail = _one_line(error.server_message or error.response.reason_phrase)
         hint = ""
-        if status == 401:
+        if not hints:
+            pass
+        elif status == 401:
             hint = " (the token is invalid or expired: log in again with `hf auth login` or set HF_TOKEN)"
         elif status == 403:
             hint = " (check that the token has write access here)"
         return f"HTTP {status}: {detail}{hint}"
-    return f"{type(error).__name__}: {error} (is the Hub reachable?)"
+    text = f"{type(error).__name__}: {_one_line(str(error))}".rstrip(". ")
+    cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    if cause is not None and cause is not error:
+        return f"{text} ({_describe(cause, hints=False)})"
+    if isinstance(error, OSError | TimeoutError) or type(error).__module__.startswith(("httpx", "httpcore")):
+        hint = "is the Hub reachable?"
+        if is_xet_available():
+            hint += " Large files go to Hugging Face's Xet storage; HF_HUB_DISABLE_XET=1 uploads them through LFS"
+        return f"{text} ({hint})"
+    return text
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def _network_errors() -> tuple[type[Exception], ...]:

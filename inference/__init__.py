@@ -4,7 +4,9 @@ they are written to (CSV, JSON, PNG), and `predict_videos`, the library function
 from .predict import (
     DEFAULT_OUTPUT_DIR,
     CheckpointLoadError,
+    OutputFolderError,
     VideoPrediction,
+    check_output_folder,
     load_checkpoint,
     output_stems,
     predict_videos,
@@ -15,10 +17,12 @@ from .writers import summarize, write_csv, write_json, write_plot
 __all__ = [
     "DEFAULT_OUTPUT_DIR",
     "CheckpointLoadError",
+    "OutputFolderError",
     "Timeline",
     "VideoPrediction",
     "Window",
     "WindowPrediction",
+    "check_output_folder",
     "load_checkpoint",
     "output_stems",
     "plan_windows",

@@ -5,6 +5,8 @@ video stream or shows no face is reported and skipped, and the others are still 
 """
 
 import os
+import stat
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,41 @@ DEFAULT_OUTPUT_DIR = "dfer_predictions"
 
 class CheckpointLoadError(OSError):
     """The model or its video processor could not be loaded from the given folder or repo id."""
+
+
+class OutputFolderError(ValueError):
+    """The output folder is not a folder, or cannot be written."""
+
+
+def _reason(error: OSError) -> str:
+    return "permission denied" if isinstance(error, PermissionError) else (error.strerror or str(error))
+
+
+def check_output_folder(output_dir: str | os.PathLike) -> Path:
+    """Raise `OutputFolderError` unless `output_dir` is (or can be created as) a folder this process can write
+    in; nothing is created. Run before the model is loaded, so that a wrong `--output` costs nothing."""
+    output = Path(output_dir)
+    existing = output
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    try:
+        is_folder = stat.S_ISDIR(os.stat(existing).st_mode)
+    except OSError as error:  # a dangling symlink, a folder above that cannot be entered
+        raise OutputFolderError(f"cannot use the output folder {output}: {_reason(error)} ({existing}).") from error
+    if not is_folder:
+        where = "is a file" if existing == output else f"is inside {existing}, which is a file"
+        raise OutputFolderError(f"the output folder {output} {where}; pass a folder with --output.")
+    try:
+        # An unnamed temporary file (O_TMPFILE where the OS has it): proves that files can be created here, and
+        # leaves nothing behind.
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        where = f"the output folder {output}"
+        if existing != output:
+            where = f"{existing}, where the output folder {output} would be created"
+        raise OutputFolderError(f"cannot write in {where}: {_reason(error)}.") from error
+    return output
 
 
 @dataclass
@@ -84,11 +121,14 @@ def predict_videos(
     """Write `<output_dir>/<name>.csv`, `.json` and (with `plot`) `.png` for every video; return what happened to
     each. `on_result` is called as each video finishes, so a caller can report progress as it goes.
 
-    Raises `CheckpointLoadError` when the model cannot be loaded and `ValueError` for settings out of range,
-    both before any video is read.
+    Raises `ValueError` for settings out of range and `OutputFolderError` (a `ValueError`) for an output folder
+    that is a file or cannot be written, both before the model is loaded; `CheckpointLoadError` when the model
+    cannot be loaded; all before any video is read. A video whose files cannot be written (disk full) is
+    reported like one that cannot be read.
     """
     if window_seconds <= 0 or stride_seconds <= 0 or batch_size < 1 or detect_interval <= 0:
         raise ValueError("window, stride, detect interval and batch size must be positive.")
+    check_output_folder(output_dir)
     videos = [str(video) for video in videos]
     device = resolve_device(device)
     loaded_model, processor = load_checkpoint(model, device, revision, trust_remote_code)
@@ -116,12 +156,14 @@ def predict_videos(
         except (FileNotFoundError, NoFaceFoundError, ValueError, ImportError) as error:
             result.error = str(error)
         if result.timeline is not None:
-            result.written = [
-                write_csv(result.timeline, output / f"{stem}.csv"),
-                write_json(result.timeline, output / f"{stem}.json"),
-            ]
-            if plot:
-                result.written.append(write_plot(result.timeline, output / f"{stem}.png"))
+            writers = [(write_csv, ".csv"), (write_json, ".json")] + ([(write_plot, ".png")] if plot else [])
+            for write, suffix in writers:
+                target = output / f"{stem}{suffix}"
+                try:
+                    result.written.append(write(result.timeline, target))
+                except OSError as error:
+                    result.error = f"cannot write {target}: {_reason(error)}"
+                    break
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -131,7 +173,9 @@ def predict_videos(
 __all__ = [
     "DEFAULT_OUTPUT_DIR",
     "CheckpointLoadError",
+    "OutputFolderError",
     "VideoPrediction",
+    "check_output_folder",
     "load_checkpoint",
     "output_stems",
     "predict_videos",

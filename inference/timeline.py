@@ -14,6 +14,7 @@
 `dfer.inference.writers` turns a `Timeline` into files.
 """
 
+import logging
 import os
 import time
 from collections import deque
@@ -44,6 +45,21 @@ from dfer.processing.video_decoding import (
 # Sampled frames are kept with their shorter side shrunk to this (never enlarged) until they are cropped.
 CROP_SOURCE_MIN_SIDE = 720
 DEFAULT_FOLDER_FPS = 30.0
+
+logger = logging.getLogger(__name__)
+
+
+class VideoEndedEarly(ValueError):
+    """A video file decoded fewer frames than its header declared (truncated or damaged): `decodable` frames
+    exist; `failure` is the decoding error that stopped it, if any."""
+
+    def __init__(self, path: str, declared: int, decodable: int, failure: str | None = None):
+        self.path, self.declared, self.decodable, self.failure = path, declared, decodable, failure
+        stopped = f" (decoding stopped: {failure})" if failure else ""
+        super().__init__(
+            f"{path} declares {declared} frames but only {decodable} can be decoded{stopped}: the file is truncated "
+            "or damaged."
+        )
 
 
 @dataclass
@@ -154,32 +170,33 @@ class FrameStream:
         return float(rate) if rate else None
 
     def frames(self, wanted: list[int]):
-        """Yield (index, frame) for the ascending indices `wanted`. A video that decodes fewer frames than it
-        declares repeats its last decoded frame for the missing indices."""
+        """Yield (index, frame) for the ascending indices `wanted`. A video whose decoding ends (or fails) before
+        the last wanted frame raises `VideoEndedEarly` with the number of frames that did decode, so that the
+        caller can plan over those instead of repeating the last frame; one with no decodable frame at all
+        raises a `ValueError`."""
         if not wanted:
             return
         if self.frame_files is not None:
             for index in wanted:
                 yield index, _ImageFrame(self.frame_files[index])
             return
-        position, last, cursor = -1, None, 0
+        position, cursor, failure = -1, 0, None
         try:
             with av.open(self.path) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 for position, frame in enumerate(container.decode(stream)):  # noqa: B007
                     if position == wanted[cursor]:
-                        last = _AvFrame(frame)
-                        yield position, last
+                        yield position, _AvFrame(frame)
                         cursor += 1
                         if cursor == len(wanted):
                             return
         except av.FFmpegError as error:
-            raise ValueError(f"Cannot decode video {self.path} after frame {position}: {error}.") from error
-        if last is None:
-            raise ValueError(f"Video {self.path} has no decodable frame.")
-        for index in wanted[cursor:]:
-            yield index, last
+            failure = str(error)
+        if position < 0:
+            stopped = f": {failure}" if failure else ""
+            raise ValueError(f"Video {self.path} has no decodable frame{stopped}.")
+        raise VideoEndedEarly(self.path, self.num_frames, position + 1, failure)
 
 
 @dataclass
@@ -322,6 +339,52 @@ def predict_timeline(
     stats = stats if stats is not None else StreamStats()
     options = face_options or FaceCropOptions()
     stream = FrameStream(video, fps)
+    while True:
+        try:
+            return _stream_timeline(
+                stream,
+                model,
+                processor,
+                window_seconds,
+                stride_seconds,
+                face_crop,
+                options,
+                detect_interval,
+                history_seconds,
+                batch_size,
+                device,
+                progress,
+                stats,
+                model_name,
+                started,
+            )
+        except VideoEndedEarly as ended:
+            if ended.decodable >= stream.num_frames:  # cannot happen: decoding stopped short of a wanted frame
+                raise
+            # The header promised frames the file does not hold: plan the windows again over the frames that exist.
+            logger.warning("%s The timeline covers the %d frames that exist.", ended, ended.decodable)
+            stream.num_frames = ended.decodable
+            stats.__dict__.update(asdict(StreamStats()))
+
+
+def _stream_timeline(
+    stream: FrameStream,
+    model,
+    processor,
+    window_seconds: float,
+    stride_seconds: float,
+    face_crop: bool,
+    options: FaceCropOptions,
+    detect_interval: float,
+    history_seconds: float,
+    batch_size: int,
+    device,
+    progress: bool,
+    stats: StreamStats,
+    model_name: str,
+    started: float,
+) -> Timeline:
+    """One streaming pass of `predict_timeline` over an opened stream."""
     rate = stream.fps
     num_frames = int(model.config.num_frames)
     windows = plan_windows(stream.num_frames, rate, window_seconds, stride_seconds)
@@ -467,6 +530,7 @@ def _progress_bar(total: int, name: str, enabled: bool):
 __all__ = [
     "CROP_SOURCE_MIN_SIDE",
     "FrameStream",
+    "VideoEndedEarly",
     "StreamStats",
     "Timeline",
     "Window",

@@ -1,10 +1,11 @@
 """A `Timeline` as files: CSV and JSON (start, end, top label, all class probabilities, whether a face was found)
 and a PNG plot of the probabilities over time; and its summary for the terminal. Every file is written through a
-temporary name and renamed, so an interrupted run never leaves a half-written output."""
+temporary file of its own and renamed, so an interrupted run never leaves a half-written output."""
 
 import csv
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,39 +13,56 @@ import numpy as np
 from .timeline import Timeline
 
 
-def _write_atomically(path: Path, write) -> None:
-    """Write through a temporary file so an interrupted run never leaves a half-written output."""
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_atomically(path: Path, write, mode: str = "w") -> None:
+    """Write `path` through a temporary file, so an interrupted run never leaves a half-written output.
+
+    The temporary file is created by `tempfile.mkstemp` next to the target: a name no other run uses, opened
+    with O_CREAT | O_EXCL, so a file or symlink planted under any name is never written through. `write` gets
+    the open file (text with `mode="w"`, bytes with `"wb"`); the file is then renamed over `path` (`os.replace`
+    replaces a symlink at `path` itself, never its target) with the permissions a plain `open` would give."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
-        write(temporary)
+        os.fchmod(descriptor, 0o666 & ~_current_umask())
+        options = {"newline": "", "encoding": "utf-8"} if "b" not in mode else {}
+        with os.fdopen(descriptor, mode, **options) as handle:
+            descriptor = None
+            write(handle)
         os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    except BaseException:
+        if descriptor is not None:
+            os.close(descriptor)
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def write_csv(timeline: Timeline, path: str | os.PathLike) -> Path:
     """One row per window: start, end, label, confidence, face_found, face_fraction, then one column per label."""
 
-    def write(target: Path) -> None:
-        with target.open("w", newline="") as handle:
-            writer = csv.writer(handle)
+    def write(handle) -> None:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["start", "end", "label", "confidence", "face_found", "face_fraction", *timeline.labels]
+        )
+        for row in timeline.windows:
             writer.writerow(
-                ["start", "end", "label", "confidence", "face_found", "face_fraction", *timeline.labels]
+                [
+                    f"{row.start:.3f}",
+                    f"{row.end:.3f}",
+                    row.label,
+                    f"{row.confidence:.6f}",
+                    int(row.face_found),
+                    f"{row.face_fraction:.3f}",
+                    *(f"{row.probabilities[label]:.6f}" for label in timeline.labels),
+                ]
             )
-            for row in timeline.windows:
-                writer.writerow(
-                    [
-                        f"{row.start:.3f}",
-                        f"{row.end:.3f}",
-                        row.label,
-                        f"{row.confidence:.6f}",
-                        int(row.face_found),
-                        f"{row.face_fraction:.3f}",
-                        *(f"{row.probabilities[label]:.6f}" for label in timeline.labels),
-                    ]
-                )
 
     _write_atomically(Path(path), write)
     return Path(path)
@@ -52,9 +70,7 @@ def write_csv(timeline: Timeline, path: str | os.PathLike) -> Path:
 
 def write_json(timeline: Timeline, path: str | os.PathLike) -> Path:
     """The whole timeline with its metadata (video, model, fps, window, stride, labels, label shares)."""
-    _write_atomically(
-        Path(path), lambda target: target.write_text(json.dumps(timeline.to_dict(), indent=1) + "\n")
-    )
+    _write_atomically(Path(path), lambda handle: handle.write(json.dumps(timeline.to_dict(), indent=1) + "\n"))
     return Path(path)
 
 
@@ -77,7 +93,7 @@ def write_plot(timeline: Timeline, path: str | os.PathLike) -> Path:
     axes.set_ylabel("probability")
     axes.set_title(f"{Path(timeline.video).name}: expression probabilities (grey: no face)")
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    _write_atomically(Path(path), lambda target: figure.savefig(target, format="png"))
+    _write_atomically(Path(path), lambda handle: figure.savefig(handle, format="png"), mode="wb")
     return Path(path)
 
 

@@ -3,6 +3,9 @@
 Every source answers two questions: how many frames it has (`num_frames`, known before any pixel is decoded)
 and what the frames at some indices look like (`read(indices)` -> uint8 or float tensor (T, 3, H, W), RGB).
 Video files take their frame count from the container header when it has one (else from one demuxing pass).
+A file that decodes fewer frames than it declares (truncated, damaged) is noticed while reading
+(`fewer_frames_than_declared`); `count_decodable_frames` then gives the real count, so that callers can sample
+over the frames that exist instead of repeating the last one (the video processor does).
 Short clips are decoded in one pass from the start; long videos are indexed by demuxing (no decoding) and
 decoded only around the requested frames, seeking from keyframe to keyframe. Either way only the requested
 frames are kept, so a long high-resolution video is never held in memory whole. Frames can be downscaled while
@@ -17,6 +20,7 @@ reduced size, which is faster) and PyAV reads the frames otherwise.
 import bisect
 import os
 import re
+import stat
 
 import av
 import numpy as np
@@ -36,14 +40,31 @@ def natural_sort_key(name: str) -> list:
 
 
 def list_frame_files(folder: str | os.PathLike) -> list[str]:
-    """Paths of the frame images in `folder`, in natural order; hidden files and other files are ignored."""
-    names = [
-        entry.name
-        for entry in os.scandir(folder)
-        if not entry.name.startswith(".") and entry.name.lower().endswith(FRAME_IMAGE_EXTENSIONS)
-    ]
+    """Paths of the frame images in `folder`, in natural order; hidden files, other files and folders are ignored.
+
+    Names need not be valid UTF-8 (they are kept as the OS gives them). A folder that cannot be listed
+    (permission denied, not a folder) raises a `ValueError` naming it."""
+    folder = os.fspath(folder)
+    try:
+        with os.scandir(folder) as entries:
+            names = [
+                entry.name
+                for entry in entries
+                if not entry.name.startswith(".")
+                and entry.name.lower().endswith(FRAME_IMAGE_EXTENSIONS)
+                and not entry.is_dir()
+            ]
+    except OSError as error:
+        raise ValueError(f"Cannot list the frame folder {folder}: {_os_reason(error)}.") from error
     names.sort(key=natural_sort_key)
     return [os.path.join(folder, name) for name in names]
+
+
+def _os_reason(error: OSError) -> str:
+    """The short reason of an OS error ("Permission denied"), with a hint where one helps."""
+    if isinstance(error, PermissionError):
+        return "permission denied (make it readable by this user)"
+    return error.strerror or str(error)
 
 
 def shrunk_size(height: int, width: int, min_size: tuple[int, int] | None) -> tuple[int, int]:
@@ -130,13 +151,39 @@ def _read_image_with_pillow(path, output_size, min_size) -> np.ndarray:
             wanted = _target_size(image.height, image.width, output_size, min_size)
             # JPEG decoders can scale by 1/2, 1/4, 1/8 while decoding: much cheaper than a full decode + resize.
             image.draft("RGB", (wanted[1], wanted[0]))
-            image = image.convert("RGB") if image.mode != "RGB" else image
+            image = _pillow_rgb(image, path)
             if (image.height, image.width) != wanted:
                 image = image.resize((wanted[1], wanted[0]), Image.Resampling.BILINEAR)
             # One copy out of Pillow (what `np.asarray(image)` does too, with more bookkeeping).
             return np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(image.height, image.width, 3)
+    except PermissionError as error:
+        raise ValueError(f"Cannot read frame image {path}: {_os_reason(error)}.") from error
     except OSError as error:  # PIL.UnidentifiedImageError is an OSError
         raise ValueError(f"Cannot read frame image {path}: {error}. Replace or remove the file.") from error
+
+
+def _pillow_rgb(image, path: str):
+    """An 8-bit RGB Pillow image. 16-bit images (Pillow's `I;16*` modes, and `I` for PNG, whose only 32-bit-integer
+    reading is 16-bit gray) are scaled from 0-65535 to 0-255, not clipped to white; 32-bit images of no standard
+    range (`I` TIFF, `F`) are refused."""
+    from PIL import Image
+
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode.startswith("I;16") or (mode == "I" and image.format == "PNG"):
+        values = np.asarray(image).astype(np.uint32)
+        if values.max(initial=0) > 65535:
+            raise ValueError(f"Cannot read frame image {path}: values above 65535 in a 16-bit image.")
+        gray = ((values * 255 + 32767) // 65535).astype(np.uint8)
+        return Image.fromarray(gray).convert("RGB")
+    if mode in ("I", "F"):
+        kind = "32-bit integer" if mode == "I" else "32-bit floating-point"
+        raise ValueError(
+            f"Cannot read frame image {path}: {kind} pixels have no standard 0-255 range. Save the frames as 8- or "
+            "16-bit images (JPEG, PNG)."
+        )
+    return image.convert("RGB")
 
 
 def _open_with_pillow(path: str):
@@ -156,10 +203,24 @@ def _read_image_with_av(path, output_size, min_size) -> np.ndarray:
     try:
         with av.open(path) as container:
             frame = next(container.decode(video=0))
+    except PermissionError as error:  # av.PermissionError is both an FFmpegError and a PermissionError
+        raise ValueError(f"Cannot read frame image {path}: {_os_reason(error)}.") from error
     except (av.FFmpegError, StopIteration) as error:
         raise ValueError(f"Cannot read frame image {path}: {error}. Replace or remove the file.") from error
     height, width = _target_size(frame.height, frame.width, output_size, min_size)
     return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
+
+
+class VideoDecodeError(ValueError):
+    """FFmpeg opened a video but failed while decoding its frames (a truncated or damaged file)."""
+
+
+def _cannot_open(path: str, error: Exception) -> ValueError:
+    if isinstance(error, PermissionError):
+        return ValueError(f"Cannot read video {path}: {_os_reason(error)}.")
+    return ValueError(
+        f"Cannot read video {path}: {error}. Check that the file is a complete video FFmpeg can open."
+    )
 
 
 class EncodedVideo:
@@ -175,6 +236,11 @@ class EncodedVideo:
     the packets by presentation time (once; no decoding) and decodes from the keyframe before each wanted frame,
     or on from where it already is when no keyframe lies between. Either way only the wanted frames are
     converted to RGB (downscaled inside swscale), so memory never grows with the length of the video.
+
+    When a read finds fewer frames than the count (a header promising more than a truncated file holds), the
+    last decoded frame stands in for the missing ones and `fewer_frames_than_declared` becomes True; a decoding
+    error raises `VideoDecodeError`. Either way `count_decodable_frames()` then decodes the file once and makes
+    `num_frames` the number of frames that really exist.
     """
 
     # Decode from the first frame when the last wanted frame is within this many frames per wanted frame: a
@@ -190,12 +256,18 @@ class EncodedVideo:
         self._container = None  # kept open from here to the first read when the header states the frame count
         self._frame_times = self._keyframe_times = None
         self._indexed = False
+        self.fewer_frames_than_declared = False
+        self.decode_failure: str | None = None  # the error that ended `count_decodable_frames`, if any
+        try:
+            info = os.stat(self.path)
+        except OSError as error:
+            raise _cannot_open(self.path, error) from error
+        if stat.S_ISREG(info.st_mode) and info.st_size == 0:
+            raise ValueError(f"Cannot read video {self.path}: the file is empty (0 bytes).")
         try:
             container = av.open(self.path)
         except av.FFmpegError as error:
-            raise ValueError(
-                f"Cannot read video {self.path}: {error}. Check that the file is a complete video FFmpeg can open."
-            ) from error
+            raise _cannot_open(self.path, error) from error
         try:
             if not container.streams.video:
                 raise ValueError(f"{self.path} has no video stream.")
@@ -210,6 +282,7 @@ class EncodedVideo:
             self._frame_count = self._packet_count
         if self._frame_count == 0:
             raise ValueError(f"Video {self.path} has no video frames.")
+        self.declared_num_frames = self._frame_count
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -237,9 +310,7 @@ class EncodedVideo:
                         if packet.is_keyframe:
                             keyframe_times.append(packet.pts)
         except av.FFmpegError as error:
-            raise ValueError(
-                f"Cannot read video {self.path}: {error}. Check that the file is a complete video FFmpeg can open."
-            ) from error
+            raise _cannot_open(self.path, error) from error
         self._packet_count, self._indexed = packets, True
         if packets and len(frame_times) == packets:
             self._frame_times, self._keyframe_times = sorted(frame_times), sorted(keyframe_times)
@@ -249,6 +320,29 @@ class EncodedVideo:
     @property
     def num_frames(self) -> int:
         return self._frame_count
+
+    def count_decodable_frames(self) -> int:
+        """Decode the whole file once (nothing is converted) and make `num_frames` the number of frames FFmpeg
+        outputs before the end or a decoding error; `decode_failure` keeps that error. Raises `VideoDecodeError`
+        when no frame decodes at all."""
+        self.close()
+        count, failure = 0, None
+        try:
+            with av.open(self.path) as container:
+                stream = container.streams.video[0]
+                self._configure_threads(stream)  # as `read` does, so that both see the same frames before an error
+                for _ in container.decode(stream):
+                    count += 1
+        except av.FFmpegError as error:
+            failure = str(error)
+        if count == 0:
+            raise VideoDecodeError(
+                f"Video {self.path} has no decodable frame{f' ({failure})' if failure else ''}; the file is "
+                "damaged or truncated."
+            )
+        self._frame_count, self.decode_failure = count, failure
+        self.fewer_frames_than_declared = False
+        return count
 
     def read(
         self,
@@ -263,15 +357,13 @@ class EncodedVideo:
         sequential = wanted[-1] + 1 <= self.SEQUENTIAL_FRAMES_PER_WANTED * len(wanted)
         if not sequential and not self._indexed:
             self._index_packets()
+        if self._indexed and self._packet_count < self._frame_count:
+            self.fewer_frames_than_declared = True  # the header counts frames the file does not hold
         container, self._container = self._container, None
         try:
             with container if container is not None else av.open(self.path) as container:
                 stream = container.streams.video[0]
-                codec = stream.codec_context
-                if codec.width * codec.height <= self.SINGLE_THREAD_MAX_PIXELS:
-                    stream.thread_type, codec.thread_count = "NONE", 1
-                else:
-                    stream.thread_type = "AUTO"
+                self._configure_threads(stream)
                 reformatter = VideoReformatter()  # one swscale context for all the frames of this read
 
                 def convert(frame, reformatter=reformatter):
@@ -282,8 +374,15 @@ class EncodedVideo:
                 else:
                     by_index = self._read_by_seeking(container, stream, wanted, convert)
         except av.FFmpegError as error:
-            raise ValueError(f"Cannot decode video {self.path}: {error}.") from error
+            raise VideoDecodeError(f"Cannot decode video {self.path}: {error}.") from error
         return _stack_chw([by_index[index] for index in indices])
+
+    def _configure_threads(self, stream) -> None:
+        codec = stream.codec_context
+        if codec.width * codec.height <= self.SINGLE_THREAD_MAX_PIXELS:
+            stream.thread_type, codec.thread_count = "NONE", 1
+        else:
+            stream.thread_type = "AUTO"
 
     def _read_by_seeking(self, container, stream, wanted, convert) -> dict[int, np.ndarray]:
         by_index = {}
@@ -312,6 +411,7 @@ class EncodedVideo:
                         f"Video {self.path} yielded no decodable frame at or after index {index}."
                     )
                 frames = None  # the decoder is exhausted; the last decoded frame stands in
+                self.fewer_frames_than_declared = True
             else:
                 last_time, last_array = frame.pts, convert(frame)
             by_index[index] = last_array
@@ -366,7 +466,8 @@ class EncodedVideo:
                     break
         if remaining:  # fewer decodable frames than counted: the nearest earlier frame stands in
             if last_array is None:
-                raise ValueError(f"Video {self.path} has no decodable frame.")
+                raise VideoDecodeError(f"Video {self.path} has no decodable frame.")
+            self.fewer_frames_than_declared = True
             for index in remaining:
                 earlier = [known for known in by_index if known < index]
                 by_index[index] = by_index[max(earlier)] if earlier else last_array
@@ -378,7 +479,12 @@ class ArrayVideo:
     C in {1, 2, 3, 4}; integer values in [0, 255] or floating values in [0, 1]."""
 
     def __init__(self, video, channel_layout: str | None = None):
-        frames = torch.as_tensor(np.asarray(video)) if not isinstance(video, torch.Tensor) else video
+        if not isinstance(video, torch.Tensor):
+            array = np.asarray(video)
+            if array.dtype.kind not in "biuf":
+                raise TypeError(f"A video array must hold real numbers (pixels); got dtype {array.dtype}.")
+            video = torch.as_tensor(array)
+        frames = video
         if frames.ndim == 3:
             frames = frames.unsqueeze(1)  # grayscale (T, H, W) -> (T, 1, H, W)
         elif frames.ndim == 4:
@@ -393,6 +499,8 @@ class ArrayVideo:
             )
         if frames.shape[0] == 0:
             raise ValueError("The video array has no frames.")
+        if frames.shape[2] == 0 or frames.shape[3] == 0:
+            raise ValueError(f"The frames of a video array of shape {tuple(video.shape)} have no pixels.")
         self.frames = frames
 
     @property
@@ -436,6 +544,11 @@ def open_video(source, channel_layout: str | None = None):
     if isinstance(source, (np.ndarray, torch.Tensor)):
         return ArrayVideo(source, channel_layout)
     if isinstance(source, (list, tuple)) and source and all(hasattr(frame, "shape") for frame in source):
+        shapes = {tuple(frame.shape) for frame in source}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"The frames of a video must all have one shape; got {len(shapes)} shapes, e.g. {sorted(shapes)[:2]}."
+            )
         return ArrayVideo(np.stack([np.asarray(frame) for frame in source]), channel_layout)
     raise TypeError(
         f"Cannot read a video from {type(source).__name__}: pass a video file path, a folder of frame images, a "
@@ -446,6 +559,7 @@ def open_video(source, channel_layout: str | None = None):
 __all__ = [
     "ArrayVideo",
     "EncodedVideo",
+    "VideoDecodeError",
     "FRAME_IMAGE_EXTENSIONS",
     "FrameFolderVideo",
     "list_frame_files",

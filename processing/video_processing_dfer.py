@@ -10,6 +10,7 @@ images, or arrays, and every pixel operation is torch.
 and av.
 """
 
+import logging
 import os
 
 import numpy as np
@@ -26,7 +27,9 @@ from .clip_transforms import (
 )
 from .face_crop import crop_clip_faces
 from .frame_sampling import SAMPLERS, sample_frame_indices
-from .video_decoding import open_video
+from .video_decoding import VideoDecodeError, open_video
+
+logger = logging.getLogger(__name__)
 
 
 class DferVideoProcessorKwargs(VideosKwargs, total=False):
@@ -134,7 +137,11 @@ class DferVideoProcessor(VideoProcessorMixin):
         generator = None
         if options["seed"] is not None:
             generator = torch.Generator().manual_seed(int(options["seed"]))
-        clips = [self.process_video(video, options, generator) for video in _as_batch(videos)]
+        batch = _as_batch(videos)
+        clips = [
+            self.process_video(video, options, generator, name=_input_name(video, position, len(batch)))
+            for position, video in enumerate(batch)
+        ]
         if all(clip.shape == clips[0].shape for clip in clips):
             pixel_values = torch.stack(clips)
         else:
@@ -143,28 +150,43 @@ class DferVideoProcessor(VideoProcessorMixin):
             pixel_values = pixel_values if return_tensors is None else pixel_values.numpy()
         return BatchFeature(data={"pixel_values": pixel_values}, tensor_type=return_tensors)
 
-    def process_video(self, video, options: dict | None = None, generator: torch.Generator | None = None):
-        """One video -> float32 (T, 3, H, W). `options` are the processor's attributes overridden per call."""
+    def process_video(
+        self,
+        video,
+        options: dict | None = None,
+        generator: torch.Generator | None = None,
+        name: str | None = None,
+    ):
+        """One video -> float32 (T, 3, H, W). `options` are the processor's attributes overridden per call; `name`
+        is how errors refer to an in-memory video (paths name themselves)."""
         if options is None:
-            options = {name: getattr(self, name, None) for name in self.valid_kwargs.__annotations__}
+            options = {key: getattr(self, key, None) for key in self.valid_kwargs.__annotations__}
         source = open_video(video, options.get("input_data_format"))
-        return self.process_source(source, options, generator)
+        return self.process_source(source, options, generator, name=name)
 
-    def process_source(self, source, options: dict, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sample, decode, augment/resize and scale the frames of an opened source (see `video_decoding`)."""
+    def process_source(
+        self, source, options: dict, generator: torch.Generator | None = None, name: str | None = None
+    ) -> torch.Tensor:
+        """Sample, decode, augment/resize and scale the frames of an opened source (see `video_decoding`).
+
+        A video file that decodes fewer frames than its header declares (truncated or damaged) is sampled again
+        over the frames that really exist, with a warning, instead of repeating its last frame."""
+        name = getattr(source, "path", None) or name or "the video array"
         training = bool(options["training"])
-        if options["do_sample_frames"]:
-            indices = sample_frame_indices(
-                source.num_frames, options["num_frames"], options["sampler"], training, generator
-            )
-        else:
-            indices = list(range(source.num_frames))
+
+        def pick(count: int) -> list[int]:
+            if options["do_sample_frames"]:
+                return sample_frame_indices(count, options["num_frames"], options["sampler"], training, generator)
+            return list(range(count))
+
         augment = training and options["do_augment"]
         target = (options["size"]["height"], options["size"]["width"]) if options["do_resize"] else None
         if options.get("face_crop"):
             # Face crops always get a fixed size (twice the output when augmentation crops them further).
             size = (options["size"]["height"], options["size"]["width"])
-            frames = source.read(indices, min_size=(FACE_SEARCH_MIN_SIDE, FACE_SEARCH_MIN_SIDE))
+            frames, indices = _read_existing_frames(
+                source, pick, min_size=(FACE_SEARCH_MIN_SIDE, FACE_SEARCH_MIN_SIDE)
+            )
             frames = crop_clip_faces(
                 frames,
                 indices,
@@ -173,10 +195,12 @@ class DferVideoProcessor(VideoProcessorMixin):
             ).crops
         elif augment:
             # Crops are drawn on frames kept at twice the output size, so the crop still has detail to resize.
-            frames = source.read(indices, min_size=None if target is None else (2 * target[0], 2 * target[1]))
+            frames, _ = _read_existing_frames(
+                source, pick, min_size=None if target is None else (2 * target[0], 2 * target[1])
+            )
         else:
-            frames = source.read(indices, output_size=target)
-        frames = self._to_unit_range(frames, options)
+            frames, _ = _read_existing_frames(source, pick, output_size=target)
+        frames = self._to_unit_range(frames, options, name)
         if augment:
             recipe = AugmentationRecipe.from_value(options["augmentation"])
             draw = sample_clip_augmentation(frames.shape[-2], frames.shape[-1], recipe, generator)
@@ -190,16 +214,29 @@ class DferVideoProcessor(VideoProcessorMixin):
         return frames.contiguous()
 
     @staticmethod
-    def _to_unit_range(frames: torch.Tensor, options: dict) -> torch.Tensor:
+    def _to_unit_range(frames: torch.Tensor, options: dict, name: str = "the video array") -> torch.Tensor:
         if frames.dtype.is_floating_point:
             frames = frames.float()
+            if not torch.isfinite(frames).all():
+                bad = int((~torch.isfinite(frames)).sum())
+                raise ValueError(
+                    f"{name} holds {bad} NaN or infinite value(s) among its sampled frames; a video must hold finite "
+                    "pixel values in [0, 1] (floating point) or 0-255 (integers)."
+                )
             if frames.numel() and (frames.min() < -1e-3 or frames.max() > 1 + 1e-3):
                 raise ValueError(
-                    "Floating-point videos must hold values in [0, 1]; pass uint8 pixels (0-255) or divide by 255."
+                    f"Floating-point videos must hold values in [0, 1] ({name} holds values in "
+                    f"[{float(frames.min()):g}, {float(frames.max()):g}]); pass uint8 pixels (0-255) or divide by 255."
                 )
             return frames
         if frames.dtype == torch.bool:
             return frames.float()
+        wide = frames.dtype != torch.uint8 and options["do_rescale"] and frames.numel()
+        if wide and (frames.min() < 0 or frames.max() > 255):
+            raise ValueError(
+                f"Integer videos must hold pixel values 0-255 ({name} holds values in [{int(frames.min())}, "
+                f"{int(frames.max())}]); scale other bit depths to 0-255 (or to [0, 1] as floating point)."
+            )
         frames = frames.float()
         # In place: one float buffer per clip instead of two (fresh large buffers page-fault on every clip).
         return frames.mul_(options["rescale_factor"]) if options["do_rescale"] else frames
@@ -252,6 +289,54 @@ def _size_dict(size) -> dict:
         if "shortest_edge" in size:
             return {"height": int(size["shortest_edge"]), "width": int(size["shortest_edge"])}
     raise ValueError(f"`size` must be an int, (height, width) or {{'height': h, 'width': w}}; got {size!r}.")
+
+
+def _input_name(video, position: int, batch_size: int) -> str:
+    """How messages name an input that is not a path: its place in the batch, its shape and dtype."""
+    shape = getattr(video, "shape", None)
+    if shape is None and isinstance(video, (list, tuple)):
+        shape = (len(video), *getattr(video[0], "shape", ()))
+    what = f"the video array of shape {tuple(shape)}" if shape is not None else "the video"
+    dtype = getattr(video, "dtype", None)
+    what += f" ({dtype})" if dtype is not None else ""
+    return f"{what} (video {position} of the batch)" if batch_size > 1 else what
+
+
+# Paths whose shortfall was already reported: a training run reads the same file every epoch.
+_REPORTED_SHORT_VIDEOS: set[str] = set()
+
+
+def _read_existing_frames(source, pick, **read_options) -> tuple[torch.Tensor, list[int]]:
+    """(frames, indices): the frames `pick(source.num_frames)` chooses. When the source turns out to hold fewer
+    decodable frames than it declared (a truncated video file), it is counted and sampled again over the frames
+    that exist, so that no missing frame is filled with another one."""
+    indices = pick(source.num_frames)
+    declared = source.num_frames
+    try:
+        frames = source.read(indices, **read_options)
+    except VideoDecodeError:
+        if not hasattr(source, "count_decodable_frames") or source.count_decodable_frames() >= declared:
+            raise
+    else:
+        if not getattr(source, "fewer_frames_than_declared", False):
+            return frames, indices
+        if source.count_decodable_frames() >= declared:
+            return frames, indices
+    available = source.num_frames
+    if source.path not in _REPORTED_SHORT_VIDEOS:
+        _REPORTED_SHORT_VIDEOS.add(source.path)
+        failure = f" (decoding stopped: {source.decode_failure})" if source.decode_failure else ""
+        logger.warning(
+            "%s declares %d frames but only %d can be decoded%s: the file is truncated or damaged. Its frames "
+            "were sampled from the %d that exist.",
+            source.path,
+            declared,
+            available,
+            failure,
+            available,
+        )
+    indices = pick(available)
+    return source.read(indices, **read_options), indices
 
 
 def _as_batch(videos) -> list:

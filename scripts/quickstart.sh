@@ -11,6 +11,8 @@ fi
 .venv/bin/pip install --quiet torch==2.13.0
 .venv/bin/pip install --quiet -e .
 
+# A new run each time: `dfer train` refuses to start over a finished run or another run's checkpoints.
+rm -rf outputs/sample
 .venv/bin/dfer train --dataset sample --data_dir sample_data --output_dir outputs/sample "$@"
 # One clip of the test fold (never seen in training), with its true label.
 IFS=, read -r clip label < <(sed -n 2p "sample_data/EmoLabel_DataSplit/test(single-labeled)/set_1.csv" | tr -d '\r')

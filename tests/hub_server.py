@@ -2,18 +2,31 @@
 create a repository, commit files to it, and list and download them, served from memory by `http.server` in a
 thread.
 
-What it implements (model repositories only; file contents travel inline, never through LFS or Xet):
+What it implements (model repositories only):
 - `POST /api/repos/create`, `POST /api/repos/delete`/`DELETE /api/repos/delete`: a new repository starts, like
   on the Hub, with one commit holding `.gitattributes` on `main`.
 - `POST /api/validate-yaml`: the README metadata must be a YAML mapping.
-- `POST /api/models/{repo}/preupload/{rev}`: answers "regular" for every file (so clients send base64 content in
-  the commit) and the git blob id of the file already there, so unchanged files are skipped as on the Hub.
-- `POST /api/models/{repo}/commit/{rev}`: the NDJSON payload (header, `file` base64 content, `deletedFile`,
-  `deletedFolder`); `lfsFile` entries are refused since nothing was uploaded to storage. A commit is applied
-  whole or not at all.
+- `POST /api/models/{repo}/preupload/{rev}`: as on the Hub, `*.safetensors`, `*.png`, `*.bin`/`*.pt`/`*.pth`,
+  TensorBoard event files (`*tfevents*`) and any file over 10 MiB go through LFS ("lfs"), everything else travels
+  base64-encoded in the commit ("regular"); the answer carries the id of the file already there (git blob id, or
+  sha256 for LFS files), so unchanged files are skipped as on the Hub.
+- LFS (the path huggingface_hub takes without hf_xet, or with HF_HUB_DISABLE_XET=1):
+  `POST /{repo}.git/info/lfs/objects/batch` (basic transfer: an upload and a verify action per object not yet
+  stored), `PUT /lfs-storage/{sha256}` (the storage; the content must hash to its name),
+  `POST /{repo}.git/info/lfs/objects/verify`. `lfs_storage_status` makes the storage refuse uploads.
+- Xet (huggingface_hub's default path whenever hf_xet is installed): `GET /api/models/{repo}/xet-write-token/{rev}`
+  hands out a write token for the CAS at `xet_cas_url` (default: this server's `/xet-cas`). The CAS itself is
+  **not** emulated (its xorb and shard formats are hf_xet's business): every `/xet-cas/...` request is answered
+  with `xet_cas_status` (default 501), and `xet_cas_url` may point at an address where nothing listens. So an
+  Xet upload fails here, as it does on the Hub when its storage is unreachable or refuses; successful pushes in
+  the tests take the LFS path.
+- `POST /api/models/{repo}/commit/{rev}`: the NDJSON payload (header, `file` base64 content, `lfsFile` pointers
+  to uploaded LFS objects, `deletedFile`, `deletedFolder`); an `lfsFile` whose object was never uploaded is
+  refused. A commit is applied whole or not at all.
 - `POST`/`DELETE /api/models/{repo}/branch/{branch}`, `GET /api/models/{repo}/refs`.
 - `GET /api/models/{repo}[/revision/{rev}]`, `GET /api/models/{repo}/tree/{rev}[/{path}]`.
-- `HEAD`/`GET /{repo}/resolve/{rev}/{path}` with the `X-Repo-Commit` and `ETag` headers downloads rely on.
+- `HEAD`/`GET /{repo}/resolve/{rev}/{path}` with the `X-Repo-Commit` and `ETag` headers downloads rely on (and
+  `X-Linked-Etag` / `X-Linked-Size`, the sha256 and size, for LFS files).
 - `GET /api/whoami-v2`.
 
 Errors carry the `X-Error-Code` / `X-Error-Message` headers from which huggingface_hub builds its exceptions
@@ -29,6 +42,7 @@ Usage:
 """
 
 import base64
+import fnmatch
 import hashlib
 import json
 import threading
@@ -39,9 +53,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-GITATTRIBUTES = (
-    b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n"
-)
+# What the Hub sends through LFS: these patterns (as in its default `.gitattributes`) and any file over 10 MiB.
+LFS_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.png", "*tfevents*")
+LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
+GITATTRIBUTES = "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in LFS_PATTERNS).encode()
+
+
+def uses_lfs(path: str, size: int) -> bool:
+    """Whether the Hub's preupload answers "lfs" for a file: an LFS pattern matches its name, or it is over 10 MiB."""
+    name = path.rsplit("/", 1)[-1]
+    return size > LFS_SIZE_THRESHOLD or any(fnmatch.fnmatchcase(name, pattern) for pattern in LFS_PATTERNS)
 
 
 def git_blob_id(content: bytes) -> str:
@@ -56,6 +77,7 @@ class Commit:
     title: str
     description: str
     files: dict[str, bytes]
+    lfs_files: frozenset[str] = frozenset()  # the paths stored as LFS objects (the others are git blobs)
 
 
 @dataclass
@@ -86,6 +108,10 @@ class LoopbackHub:
         self.repos: dict[str, Repo] = {}
         self.refuse_commits_to: set[str] = set()
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) in arrival order
+        self.lfs_objects: dict[str, bytes] = {}  # LFS storage: sha256 hex -> content
+        self.lfs_storage_status: int | None = None  # when set, LFS storage answers uploads with this HTTP status
+        self.xet_cas_url: str | None = None  # the CAS in Xet write tokens (None: this server's /xet-cas)
+        self.xet_cas_status = 501  # what this server's /xet-cas answers (the CAS is not emulated)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -185,13 +211,19 @@ class LoopbackHub:
         return repo
 
     def _commit(
-        self, repo: Repo, branch: str, title: str, description: str, files: dict[str, bytes]
+        self,
+        repo: Repo,
+        branch: str,
+        title: str,
+        description: str,
+        files: dict[str, bytes],
+        lfs_files: frozenset[str] = frozenset(),
     ) -> Commit:
         parent = repo.branches.get(branch)
         digest = hashlib.sha1(f"{repo.repo_id}\0{branch}\0{parent}\0{title}\0{time.time_ns()}".encode())
         for path in sorted(files):
             digest.update(path.encode() + b"\0" + git_blob_id(files[path]).encode())
-        commit = Commit(digest.hexdigest(), parent, title, description, files)
+        commit = Commit(digest.hexdigest(), parent, title, description, files, frozenset(lfs_files))
         repo.commits[commit.oid] = commit
         repo.branches[branch] = commit.oid
         return commit
@@ -217,12 +249,28 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self._dispatch("DELETE")
 
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()  # the CRLF after each chunk
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
         path = parts.path
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._read_body()
         try:
             with self.hub._lock:
                 status, headers, payload = self._route(method, path, query, body)
@@ -260,6 +308,13 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
             return self._validate_yaml(json.loads(body))
         if path.startswith("/api/models/"):
             return self._model_api(method, path.removeprefix("/api/models/"), query, body, auth)
+        if path.startswith("/lfs-storage/") and method == "PUT":
+            return self._store_lfs_object(path.removeprefix("/lfs-storage/"), body)
+        if path.startswith("/xet-cas/"):
+            raise HubError(self.hub.xet_cas_status, "The loopback Hub does not emulate Xet storage (CAS)")
+        if ".git/info/lfs/objects/" in path and method == "POST":
+            repo_part, _, operation = path.lstrip("/").partition(".git/info/lfs/objects/")
+            return self._lfs(unquote(repo_part), operation, json.loads(body), auth)
         if method in ("GET", "HEAD") and "/resolve/" in path:
             return self._resolve(method, path.lstrip("/"), auth)
         raise HubError(404, f"The loopback Hub does not implement {method} {path}")
@@ -325,6 +380,8 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
             return self._tree(repo, unquote(tail[0]), unquote("/".join(tail[1:])), query)
         if method == "POST" and action == "preupload" and tail:
             return self._preupload(repo, unquote(tail[0]), json.loads(body), auth)
+        if method == "GET" and action == "xet-write-token":
+            return self._xet_write_token(repo, auth)
         if method == "POST" and action == "commit" and tail:
             return self._apply_commit(repo, unquote("/".join(tail)), body, query, auth)
         if action == "branch" and tail:
@@ -373,7 +430,10 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
                 parents = relative.split("/")[:-1]
                 folders.update(prefix + "/".join(parents[: i + 1]) for i in range(len(parents)))
             content = commit.files[path]
-            entries.append({"type": "file", "path": path, "size": len(content), "oid": git_blob_id(content)})
+            entry = {"type": "file", "path": path, "size": len(content), "oid": git_blob_id(content)}
+            if path in commit.lfs_files:
+                entry["lfs"] = {"oid": hashlib.sha256(content).hexdigest(), "size": len(content), "pointerSize": 134}
+            entries.append(entry)
         if prefix and not entries and not folders:
             raise HubError(404, f"{folder} does not exist on {revision}", "EntryNotFound")
         entries += [
@@ -387,15 +447,68 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         files = []
         for item in payload["files"]:
             existing = commit.files.get(item["path"])
+            lfs = uses_lfs(item["path"], int(item.get("size") or 0))
+            oid = None
+            if existing is not None:
+                oid = hashlib.sha256(existing).hexdigest() if lfs else git_blob_id(existing)
             files.append(
-                {
-                    "path": item["path"],
-                    "uploadMode": "regular",
-                    "shouldIgnore": False,
-                    "oid": git_blob_id(existing) if existing is not None else None,
-                }
+                {"path": item["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid}
             )
         return self._json({"files": files, "commitOid": commit.oid})
+
+    def _lfs(self, repo_id: str, operation: str, payload: dict, auth):
+        """The LFS batch API (basic transfer) and its verify step."""
+        repo = self.hub._visible_repo(repo_id, auth)
+        self.hub._writer(auth, repo=repo)
+        base = f"{self._base()}/{repo.repo_id}.git/info/lfs/objects"
+        if operation == "batch":
+            if payload.get("operation") != "upload":
+                raise HubError(400, "The loopback Hub's LFS batch API only handles uploads")
+            objects = []
+            for item in payload.get("objects", []):
+                oid, size = item["oid"], int(item["size"])
+                stored = self.hub.lfs_objects.get(oid)
+                entry = {"oid": oid, "size": size, "authenticated": True}
+                if stored is None or len(stored) != size:  # already stored: no action, as on the Hub
+                    entry["actions"] = {
+                        "upload": {"href": f"{self._base()}/lfs-storage/{oid}", "expires_in": 3600},
+                        "verify": {"href": f"{base}/verify", "header": {}},
+                    }
+                objects.append(entry)
+            return (
+                200,
+                {"Content-Type": "application/vnd.git-lfs+json"},
+                json.dumps({"transfer": "basic", "objects": objects, "hash_algo": "sha256"}).encode(),
+            )
+        if operation == "verify":
+            stored = self.hub.lfs_objects.get(payload.get("oid"))
+            if stored is None or len(stored) != payload.get("size"):
+                raise HubError(404, f"LFS object {payload.get('oid')} was not uploaded (or has another size)")
+            return self._json({})
+        raise HubError(404, f"The loopback Hub does not implement the LFS {operation} endpoint")
+
+    def _store_lfs_object(self, oid: str, body: bytes):
+        """The storage an LFS upload action points at (on the Hub: S3, through a presigned URL)."""
+        if self.hub.lfs_storage_status is not None:
+            raise HubError(self.hub.lfs_storage_status, "The LFS storage refused the upload")
+        if hashlib.sha256(body).hexdigest() != oid:
+            raise HubError(400, f"The uploaded content does not hash to {oid}")
+        self.hub.lfs_objects[oid] = body
+        return 200, {"ETag": f'"{hashlib.md5(body).hexdigest()}"'}, b""
+
+    def _xet_write_token(self, repo: Repo, auth):
+        """A short-lived Xet write token (in headers and body, as the Hub sends it) for the configured CAS."""
+        self.hub._writer(auth, repo=repo)
+        cas_url = self.hub.xet_cas_url or f"{self._base()}/xet-cas"
+        expiry = int(time.time()) + 3600
+        headers = {
+            "Content-Type": "application/json",
+            "X-Xet-Cas-Url": cas_url,
+            "X-Xet-Access-Token": "xet_loopback_write_token",
+            "X-Xet-Token-Expiration": str(expiry),
+        }
+        body = {"casUrl": cas_url, "accessToken": "xet_loopback_write_token", "exp": expiry}
+        return 200, headers, json.dumps(body).encode()
 
     def _apply_commit(self, repo: Repo, revision: str, body: bytes, query: dict, auth):
         self.hub._writer(auth, repo=repo)
@@ -412,25 +525,33 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         header = lines[0]["value"]
         if header.get("parentCommit") and header["parentCommit"] != head.oid:
             raise HubError(412, "A commit has happened since the parent commit; rebase and retry")
-        files = dict(head.files)
+        files, lfs_files = dict(head.files), set(head.lfs_files)
         for line in lines[1:]:
             key, value = line["key"], line["value"]
             if key == "file":
                 if value.get("encoding") != "base64":
                     raise HubError(400, f"Unsupported encoding {value.get('encoding')!r}")
                 files[value["path"]] = base64.b64decode(value["content"])
+                lfs_files.discard(value["path"])
             elif key == "deletedFile":
                 if value["path"] not in files:
                     raise HubError(404, "A file with this name doesn't exist", "EntryNotFound")
                 del files[value["path"]]
+                lfs_files.discard(value["path"])
             elif key == "deletedFolder":
                 folder = value["path"].rstrip("/") + "/"
                 files = {path: content for path, content in files.items() if not path.startswith(folder)}
+                lfs_files = {path for path in lfs_files if path in files}
             elif key == "lfsFile":
-                raise HubError(400, f"{value['path']}: LFS objects were never uploaded to the loopback Hub")
+                if value.get("algo", "sha256") != "sha256" or value.get("oid") not in self.hub.lfs_objects:
+                    raise HubError(400, f"{value['path']}: its LFS object was never uploaded to the loopback Hub")
+                files[value["path"]] = self.hub.lfs_objects[value["oid"]]
+                lfs_files.add(value["path"])
             else:
                 raise HubError(400, f"Unknown commit operation {key!r}")
-        commit = self.hub._commit(repo, revision, header["summary"], header.get("description", ""), files)
+        commit = self.hub._commit(
+            repo, revision, header["summary"], header.get("description", ""), files, frozenset(lfs_files)
+        )
         url = f"{self._base()}/{repo.repo_id}/commit/{commit.oid}"
         return self._json(
             {"success": True, "commitOid": commit.oid, "commitUrl": url, "pullRequestUrl": None}
@@ -465,6 +586,9 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
             "X-Repo-Commit": commit.oid,
             "ETag": f'"{git_blob_id(content)}"',
         }
+        if filename in commit.lfs_files:  # the Hub names the LFS object, not the pointer, in these headers
+            headers["X-Linked-Etag"] = f'"{hashlib.sha256(content).hexdigest()}"'
+            headers["X-Linked-Size"] = str(len(content))
         return 200, headers, content
 
     def _base(self) -> str:
@@ -472,4 +596,4 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         return f"http://{host}:{port}"
 
 
-__all__ = ["Commit", "LoopbackHub", "Repo", "git_blob_id"]
+__all__ = ["GITATTRIBUTES", "LFS_PATTERNS", "Commit", "LoopbackHub", "Repo", "git_blob_id", "uses_lfs"]

@@ -1,9 +1,15 @@
 """Helpers for the processing tests: tiny generated clips whose frames carry their own index, the real
 annotation lists (gzipped copies in tests/fixtures/annotations)."""
 
+import contextlib
+import encodings.utf_8_sig  # noqa: F401  (used inside `unprivileged` blocks, where the stdlib may be unreachable)
 import gzip
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
+import av
 import numpy as np
 from PIL import Image
 
@@ -63,3 +69,74 @@ def annotation_file(name: str, destination: Path) -> Path:
 
 def annotation_lines(name: str) -> list[str]:
     return gzip.decompress((DATA / f"{name}.gz").read_bytes()).decode().splitlines()
+
+
+def write_truncated_video(path: Path, num_frames: int, keep_packets: int, mid_packet: bool = False, **options) -> Path:
+    """A faststart mp4 (header first, as web videos are) of `num_frames` frames, cut after its first `keep_packets`
+    packets, or in the middle of the next one with `mid_packet`: the header still promises `num_frames` frames,
+    as in a download that stopped half way."""
+    full = write_video(path.with_name(f"{path.stem}.full.mp4"), num_frames, **options)
+    with av.open(str(full)) as source, av.open(str(path), "w", options={"movflags": "faststart"}) as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                target.mux(packet)
+    full.unlink()
+    with av.open(str(path)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(container.streams.video[0]) if p.size]
+    position, size = packets[keep_packets]
+    data = path.read_bytes()
+    path.write_bytes(data[: position + (size // 2 if mid_packet else 0)])
+    return path
+
+
+def decodable_frames(path: Path) -> int:
+    """Frames FFmpeg outputs from the start before the end or the first decoding error (an independent count)."""
+    count = 0
+    try:
+        with av.open(str(path)) as container:
+            for _ in container.decode(video=0):
+                count += 1
+    except av.FFmpegError:
+        pass
+    return count
+
+
+NOBODY = 65534
+
+
+@contextlib.contextmanager
+def unprivileged():
+    """Run the block with the permission checks of an ordinary user. As an ordinary user nothing changes; as root
+    (which chmod does not bind) the effective user and group become `nobody` for the block, without supplementary
+    groups, and root again after it. Only folders made by `world_readable_directory` are reachable meanwhile, and
+    nothing may be imported for the first time inside the block (the interpreter may live in a private folder)."""
+    if os.geteuid() != 0:
+        yield
+        return
+    groups = os.getgroups()
+    os.setgroups([])
+    os.setegid(NOBODY)
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+        os.setgroups(groups)
+
+
+@contextlib.contextmanager
+def world_readable_directory():
+    """A fresh folder that an `unprivileged` block can reach (pytest's temporary folders are private to the user
+    running the tests), removed afterwards whatever permissions a test took away."""
+    folder = Path(tempfile.mkdtemp(prefix="dfer-permissions-"))
+    folder.chmod(0o777)
+    try:
+        yield folder
+    finally:
+        for path in [folder, *folder.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(0o777)
+        shutil.rmtree(folder)

@@ -1,4 +1,8 @@
-"""Tiny configurations of both models, shared by every test that needs a real model (seconds on a 2-core CPU)."""
+"""Tiny configurations of both models, shared by every test that needs a real model (seconds on a 2-core CPU), and
+a stand-in model that records which frames it was given."""
+
+import torch
+from processing_fixtures import decoded_index
 
 from dfer.modeling import GcaResNetConfig, LogoFormerConfig
 
@@ -41,8 +45,25 @@ def tiny_logo_former_config(**overrides) -> LogoFormerConfig:
 
 
 def as_config_overrides(sizes: dict) -> str:
-    """The sizes as scripts/train.py's --config_overrides (image_size and num_frames have their own flags)."""
+    """The sizes as `dfer train`'s --config_overrides (image_size and num_frames have their own flags)."""
     skip = {"image_size", "num_frames"}
     return ",".join(
         f"{key}={str(value).replace(' ', '')}" for key, value in sizes.items() if key not in skip
     )
+
+
+class FrameIndexProbe(torch.nn.Module):
+    """Stands in for a model: records which frames each clip holds (the test videos encode the frame index in
+    their colour) and answers with fixed logits."""
+
+    def __init__(self, num_frames):
+        super().__init__()
+        self.config = tiny_gca_resnet_config(num_frames=num_frames)
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.clips = []
+
+    def forward(self, pixel_values):
+        for clip in pixel_values:
+            self.clips.append([decoded_index(frame.numpy()) for frame in clip])
+        logits = torch.arange(7, dtype=torch.float32).repeat(len(pixel_values), 1)
+        return type("Output", (), {"logits": logits})()

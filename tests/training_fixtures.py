@@ -3,9 +3,11 @@
 import json
 from pathlib import Path
 
-from tiny_models import TINY_GCA_RESNET, TINY_LOGO_FORMER, as_config_overrides
+from tiny_models import TINY_GCA_RESNET, TINY_LOGO_FORMER, as_config_overrides, tiny_gca_resnet_config
 
 from dfer.cli import train
+from dfer.modeling import GcaResNetForVideoClassification
+from dfer.processing import DferVideoProcessor
 
 SAMPLE_CLIPS_PER_CLASS = 3  # 21 clips: fold 1 trains on 14 and tests on 7 (one per class)
 
@@ -39,3 +41,17 @@ def run_training(argv: list[str]) -> dict:
     assert train.main(argv) == 0
     output_dir = Path(argv[argv.index("--output_dir") + 1])
     return json.loads((output_dir / "metrics.json").read_text())
+
+
+def write_model_folder(folder: Path) -> Path:
+    """A loadable checkpoint folder (tiny GCA-ResNet + its video processor), as `save_pretrained` writes it."""
+    config = tiny_gca_resnet_config()
+    GcaResNetForVideoClassification(config).eval().save_pretrained(folder)
+    DferVideoProcessor(size=config.image_size, num_frames=config.num_frames).save_pretrained(folder)
+    return folder
+
+
+def cut_short(path: Path) -> None:
+    """Keep the first half of a file, as a disk that filled up (or a kill) while writing it leaves it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])

@@ -11,7 +11,7 @@ from .arguments import (
     training_argument_parser,
 )
 from .compact_loss import COMPACT_LOSS_FILENAME, CompactLoss
-from .distributed import end_distributed_run
+from .distributed import end_distributed_run, leave_distributed_run
 from .folds import run_folds
 from .intensity_aware_loss import intensity_aware_loss, strongest_rival
 from .metrics import (
@@ -39,6 +39,7 @@ __all__ = [
     "FoldArguments",
     "ModelArguments",
     "end_distributed_run",
+    "leave_distributed_run",
     "evaluate_checkpoint",
     "evaluation_argument_parser",
     "run_folds",

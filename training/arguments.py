@@ -7,6 +7,7 @@ and the parser that fills their defaults from a recipe.
 """
 
 import argparse
+import json
 from dataclasses import dataclass, field
 
 import torch
@@ -15,6 +16,7 @@ from transformers import HfArgumentParser
 from dfer.data import DFEW_FOLDS, FRAME_CHECKS
 from dfer.processing import AUGMENTATION_PRESETS, SAMPLERS
 
+from .objectives import OBJECTIVES
 from .recipes import PAPER_RECIPE_OF_MODEL, default_recipe, recipe_defaults
 from .trainer import DferTrainingArguments
 
@@ -81,10 +83,15 @@ class FoldArguments:
     )
 
 
+EVALUATION_SPLITS = ("test", "train", "validation")
+
+
 @dataclass
 class EvaluationArguments:
     checkpoint: str = field(metadata={"help": "checkpoint folder (or Hub repo id) with model and processor"})
-    split: str = field(default="test", metadata={"help": "split to evaluate: test, train (or validation)"})
+    split: str = field(
+        default="test", metadata={"help": "split to evaluate: test, train (or validation, with --model_selection validation)"}
+    )
 
 
 def choose_recipe(argv: list[str]) -> str:
@@ -129,15 +136,100 @@ def check_data_arguments(data_args: "DataArguments") -> None:
         raise ValueError(f"--validation_fraction must lie between 0 and 1, got {data_args.validation_fraction}.")
 
 
-def check_run_arguments(model_args: "ModelArguments", data_args: "DataArguments") -> None:
-    """Raise `ValueError` for a model or data setting that cannot work, before any data is read or model built."""
+def parse_overrides(text: str | None) -> dict:
+    """`--config_overrides` as a dict: 'a=1,b=[1,2],c=gelu' -> {'a': 1, 'b': [1, 2], 'c': 'gelu'} (JSON values,
+    else strings); `ValueError` for an item that is not `name=value`."""
+    if not text:
+        return {}
+    overrides = {}
+    for item in _split_top_level(text):
+        key, equals, value = item.partition("=")
+        key = key.strip()
+        if not equals or not key.isidentifier():
+            raise ValueError(
+                f"--config_overrides: {item.strip()!r} is not name=value (e.g. 'hidden_dropout_prob=0.1,depths=[1,1,1]')."
+            )
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets: 'a=1,b=[1,2]' -> ['a=1', 'b=[1,2]']."""
+    items, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "[{"
+        depth -= char in "]}"
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    return [item for item in items + [current] if item.strip()]
+
+
+def check_training_arguments(training_args: "DferTrainingArguments") -> None:
+    """Raise `ValueError` for an objective or schedule setting that cannot work."""
+    if training_args.objective not in OBJECTIVES:
+        raise ValueError(f"--objective {training_args.objective!r} is not one of: {', '.join(OBJECTIVES)}.")
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        if getattr(training_args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1, got {getattr(training_args, name)}.")
+    if training_args.max_steps <= 0 and not training_args.num_train_epochs > 0:
+        raise ValueError(
+            f"--num_train_epochs {training_args.num_train_epochs} trains nothing: give a positive --num_train_epochs "
+            "(or --max_steps)."
+        )
+    if training_args.lr_step_epochs is not None and not training_args.lr_step_epochs > 0:
+        raise ValueError(f"--lr_step_epochs must be positive, got {training_args.lr_step_epochs}.")
+    if any(weight < 0 for weight in training_args.auxiliary_weights):
+        raise ValueError(f"--auxiliary_weights must not be negative, got {training_args.auxiliary_weights}.")
+    if training_args.objective == "compact" and not training_args.compact_delta > 0:
+        raise ValueError(f"--compact_delta must be positive, got {training_args.compact_delta}.")
+    resume = training_args.resume_from_checkpoint
+    if resume is not None and not str(resume).strip():
+        raise ValueError("--resume_from_checkpoint takes a checkpoint folder or 'last'.")
+
+
+def check_run_arguments(
+    model_args: "ModelArguments", data_args: "DataArguments", training_args: "DferTrainingArguments | None" = None
+) -> None:
+    """Raise `ValueError` for a model, data or objective setting that cannot work, before any data is read or
+    model built (these checks read nothing from disk; `run.check_run_settings` adds those that do)."""
     if model_args.model not in PAPER_RECIPE_OF_MODEL and not model_args.model_name_or_path:
         raise ValueError(f"--model {model_args.model!r} is not one of: {', '.join(PAPER_RECIPE_OF_MODEL)}.")
     if model_args.num_frames < 2 or model_args.image_size < 8:
         raise ValueError("--num_frames must be at least 2 and --image_size at least 8.")
     if data_args.sampler == "segment_pairs" and model_args.num_frames % 2:
         raise ValueError(f"--sampler segment_pairs takes pairs of frames: --num_frames must be even, got {model_args.num_frames}.")
+    parse_overrides(model_args.config_overrides)
     check_data_arguments(data_args)
+    if data_args.sample_clips_per_class < 1:
+        raise ValueError(f"--sample_clips_per_class must be at least 1, got {data_args.sample_clips_per_class}.")
+    if training_args is not None:
+        check_training_arguments(training_args)
+        eval_strategy = getattr(training_args.eval_strategy, "value", training_args.eval_strategy)
+        if data_args.model_selection == "last_epoch" and eval_strategy != "no":
+            raise ValueError(
+                f"--eval_strategy {eval_strategy} needs a split to evaluate during training: pass "
+                "--model_selection validation (or best_test_epoch), which evaluates every epoch."
+            )
+
+
+def check_evaluation_arguments(evaluation_args: "EvaluationArguments", data_args: "DataArguments") -> None:
+    """Raise `ValueError` for an evaluation setting that cannot work, before the checkpoint or any data is read."""
+    check_data_arguments(data_args)
+    if evaluation_args.split not in EVALUATION_SPLITS:
+        raise ValueError(f"--split {evaluation_args.split!r} is not one of: {', '.join(EVALUATION_SPLITS)}.")
+    if evaluation_args.split == "validation" and data_args.model_selection != "validation":
+        raise ValueError(
+            "--split validation is the part of train held out by --model_selection validation: pass both "
+            "(with the run's --validation_fraction)."
+        )
+    if not evaluation_args.checkpoint.strip():
+        raise ValueError("--checkpoint takes a checkpoint folder or a Hub repo id.")
 
 
 def evaluation_argument_parser(**parser_options) -> HfArgumentParser:
@@ -150,6 +242,7 @@ def evaluation_argument_parser(**parser_options) -> HfArgumentParser:
 __all__ = [
     "COMMAND_DEFAULTS",
     "DATASETS",
+    "EVALUATION_SPLITS",
     "FOLDED_DATASETS",
     "MODEL_SELECTIONS",
     "DataArguments",
@@ -157,8 +250,11 @@ __all__ = [
     "FoldArguments",
     "ModelArguments",
     "check_data_arguments",
+    "check_evaluation_arguments",
     "check_run_arguments",
+    "check_training_arguments",
     "choose_recipe",
     "evaluation_argument_parser",
+    "parse_overrides",
     "training_argument_parser",
 ]

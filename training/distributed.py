@@ -19,6 +19,16 @@ def wait_for_everyone() -> None:
         dist.barrier()
 
 
+def broadcast_from_main(value):
+    """`value` as the main process (rank 0) has it, on every process (any picklable object); `value` itself in a
+    single process. Every process must call it."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        holder = [value]
+        dist.broadcast_object_list(holder, src=0)
+        return holder[0]
+    return value
+
+
 def end_distributed_run() -> None:
     """Call once at the end of an entry point, after the Trainer and model are out of scope: frees what is
     left of them, waits for every process, then destroys the process group."""
@@ -28,4 +38,13 @@ def end_distributed_run() -> None:
         dist.destroy_process_group()
 
 
-__all__ = ["end_distributed_run", "wait_for_everyone"]
+def leave_distributed_run() -> None:
+    """Call instead of `end_distributed_run` when an entry point stops on an error: frees what is left, then
+    destroys the process group without a barrier (the other processes may never reach one; when the error is one
+    they share, such as a refused output folder, each of them leaves the same way)."""
+    gc.collect()
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+__all__ = ["broadcast_from_main", "end_distributed_run", "leave_distributed_run", "wait_for_everyone"]

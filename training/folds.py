@@ -1,8 +1,10 @@
 """The DFEW 5-fold protocol: train and test each fold, then report every fold and the mean +- std over folds.
 
 Metrics are computed per fold and then averaged (the folds' predictions are never pooled into one confusion
-matrix). A fold whose output folder already holds `metrics.json` is not trained again, so an interrupted
-protocol resumes where it stopped.
+matrix). A fold whose output folder holds a finished run (`run_complete.json`, written after every other file) is
+not trained again; any other fold is trained, resuming its newest complete checkpoint if it has one, so an
+interrupted protocol resumes where it stopped. The protocol holds the lock of its root folder while it runs, and
+each fold's run the lock of its fold folder.
 """
 
 import copy
@@ -14,8 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from .arguments import DataArguments, ModelArguments
-from .output_folder import METRICS_NAME, EvaluationRecord
-from .run import train_and_evaluate
+from .distributed import broadcast_from_main
+from .output_folder import (
+    EvaluationRecord,
+    InvalidEvaluationRecord,
+    is_complete_output,
+    write_text_atomically,
+)
+from .run import check_run_settings, train_and_evaluate
+from .run_lock import OutputFolderLock
 from .trainer import DferTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -100,23 +109,52 @@ def run_folds(
 ) -> dict:
     """Train + test every fold under `output_dir/fold_<k>`, then write `results.json` and `results.md`."""
     root = Path(training_args.output_dir)
-    records = []
-    for fold in folds:
-        fold_dir = root / f"fold_{fold}"
-        finished = fold_dir / METRICS_NAME
-        if finished.is_file():
-            logger.warning("Fold %d already finished (%s); not training it again.", fold, finished)
-            records.append(EvaluationRecord.read(fold_dir).to_dict())
-            continue
-        fold_data = dataclasses.replace(data_args, fold=fold)
-        fold_training = copy.deepcopy(training_args)
-        fold_training.output_dir = str(fold_dir)
-        records.append(train_and_evaluate(copy.deepcopy(model_args), fold_data, fold_training))
-
-    summary = summarize_folds(records)
-    if training_args.should_save:
-        root.mkdir(parents=True, exist_ok=True)
-        (root / RESULTS_JSON).write_text(json.dumps(summary, indent=2) + "\n")
-        (root / RESULTS_MARKDOWN).write_text(results_markdown(summary))
+    folds = list(folds)
+    for fold in folds:  # every fold's settings are checked before the first one trains
+        check_run_settings(model_args, dataclasses.replace(data_args, fold=fold), training_args)
+    training_args.device  # noqa: B018  (sets up the process group under torchrun / accelerate)
+    lock, error = None, None
+    if training_args.process_index == 0:
+        try:
+            lock = OutputFolderLock(root).acquire()
+        except ValueError as refused:
+            error = str(refused)
+    error = broadcast_from_main(error)
+    if error:
+        raise ValueError(error)
+    try:
+        records = [_fold_record(model_args, data_args, training_args, root, fold) for fold in folds]
+        summary = summarize_folds(records)
+        if training_args.should_save:
+            write_text_atomically(root / RESULTS_JSON, json.dumps(summary, indent=2) + "\n")
+            write_text_atomically(root / RESULTS_MARKDOWN, results_markdown(summary))
+    finally:
+        if lock is not None:
+            lock.release()
     return summary
+
+
+def fold_output_dir(root: str | Path, fold: int) -> Path:
+    """Where the fold protocol under `root` writes fold `fold`'s output folder."""
+    return Path(root) / f"fold_{fold}"
+
+
+def _fold_record(model_args, data_args, training_args, root: Path, fold: int) -> dict:
+    """The record of one fold: read back when its folder holds a finished run, else trained (resumed from the
+    fold's newest complete checkpoint when it has one)."""
+    fold_dir = fold_output_dir(root, fold)
+    if is_complete_output(fold_dir):
+        try:
+            record = EvaluationRecord.read(fold_dir).to_dict()
+        except InvalidEvaluationRecord as error:
+            raise ValueError(f"fold {fold} is marked finished but its record is unreadable: {error}") from error
+        logger.warning("Fold %d already finished (%s); not training it again.", fold, fold_dir)
+        return record
+    fold_data = dataclasses.replace(data_args, fold=fold)
+    fold_training = copy.deepcopy(training_args)
+    fold_training.output_dir = str(fold_dir)
+    if fold_training.resume_from_checkpoint is None:
+        # An interrupted fold goes on from its newest complete checkpoint (a fold never started begins afresh).
+        fold_training.resume_from_checkpoint = "last"
+    return train_and_evaluate(copy.deepcopy(model_args), fold_data, fold_training)
 

@@ -7,8 +7,14 @@ A training run's output folder holds:
     metrics.json                                        an `EvaluationRecord` (below)
     confusion_matrix.png                                the record's confusion matrix as a figure
     run_args.json                                       every argument of the run, a flat JSON object
+    run_complete.json                                   written last: the run finished (and which files it wrote)
     runs/                                               TensorBoard logs (where the Trainer's callback writes them)
     checkpoint-*/                                       Trainer checkpoints, for resuming (never published)
+    .dfer-run.lock                                      held (flock) by the run writing the folder; empty otherwise
+
+A folder is a finished run only when `run_complete.json` is there (`is_complete_output`): a run removes it before
+it writes anything and writes it after every other file, so a run killed while writing its final files never
+looks finished, and checkpoints and logs stay where the Trainer put them.
 
 `metrics.json` holds rates as fractions in [0, 1] and the confusion matrix with the true classes as rows and the
 predictions as columns.
@@ -16,6 +22,7 @@ predictions as columns.
 
 import json
 import os
+import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -32,6 +39,10 @@ from .arguments import DATASETS, MODEL_SELECTIONS
 METRICS_NAME = "metrics.json"
 RUN_ARGS_NAME = "run_args.json"
 CONFUSION_MATRIX_NAME = "confusion_matrix.png"
+COMPLETION_NAME = "run_complete.json"
+LOCK_NAME = ".dfer-run.lock"
+# `model_selection` of a checkpoint evaluated by `dfer evaluate` whose own record does not say how it was chosen.
+UNKNOWN_MODEL_SELECTION = "unknown"
 # The TensorBoard callback's default `logging_dir` is `<output_dir>/runs/<date>_<host>`.
 LOGS_DIRNAME = "runs"
 # What `save_pretrained` writes, as transformers names it.
@@ -64,7 +75,8 @@ class EvaluationRecord:
     """What `metrics.json` holds: which model was evaluated how, on what, and its metrics.
 
     The optional fields are written only when set: a training run sets `model_selection` and its runtimes,
-    `dfer evaluate` sets `checkpoint`.
+    `dfer evaluate` sets `checkpoint` (a folder name or Hub repo id, never a machine path) and `model_selection`
+    (the evaluated checkpoint's own, or UNKNOWN_MODEL_SELECTION).
     """
 
     model_type: str
@@ -74,7 +86,7 @@ class EvaluationRecord:
     eval_split: str
     labels: list[str]
     metrics: EvaluationMetrics
-    model_selection: str | None = None  # one of MODEL_SELECTIONS
+    model_selection: str | None = None  # one of MODEL_SELECTIONS (or UNKNOWN_MODEL_SELECTION for an evaluation)
     test_runtime_s: float | None = None
     train_runtime_s: float | None = None
     train_samples_per_second: float | None = None
@@ -125,7 +137,7 @@ class EvaluationRecord:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / METRICS_NAME
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_text_atomically(path, json.dumps(self.to_dict(), indent=2) + "\n")
         return path
 
     @classmethod
@@ -138,6 +150,49 @@ class EvaluationRecord:
             raise InvalidEvaluationRecord(f"{path} is not valid JSON ({error}).") from error
         except InvalidEvaluationRecord as error:
             raise InvalidEvaluationRecord(f"{path}: {error}") from error
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` through a new, uniquely named file in the same folder, then rename it over `path`:
+    readers see the old file or the new one, never half of one, and a file or link planted under a fixed
+    temporary name is never written through."""
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        # mkstemp creates the file private (0600); give it the mode an ordinary write would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def mark_complete(folder: str | os.PathLike, files: list[str]) -> Path:
+    """Write `run_complete.json` (the folder-relative `files` the run wrote) after every other file of the run."""
+    path = Path(folder) / COMPLETION_NAME
+    write_text_atomically(path, json.dumps({"files": sorted(files)}, indent=2) + "\n")
+    return path
+
+
+def mark_incomplete(folder: str | os.PathLike) -> None:
+    """Remove `run_complete.json`: from now on the folder is being written."""
+    (Path(folder) / COMPLETION_NAME).unlink(missing_ok=True)
+
+
+def is_complete_output(folder: str | os.PathLike) -> bool:
+    """Whether `folder` holds a finished run: `run_complete.json` is there and every file it lists exists."""
+    path = Path(folder) / COMPLETION_NAME
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return isinstance(files, list) and all(isinstance(name, str) and (Path(folder) / name).is_file() for name in files)
 
 
 def _require(data: dict, names: list[str], problem: str) -> None:
@@ -159,8 +214,13 @@ def check_evaluation_record(data: object) -> None:
     missing = [key for key in required if key not in data]
     if missing:
         fail(f"missing {', '.join(missing)}.")
-    if data["model_selection"] not in MODEL_SELECTIONS:
-        fail(f"model_selection {data['model_selection']!r} is not one of {', '.join(MODEL_SELECTIONS)}.")
+    # A training run knows how its checkpoint was chosen; an evaluated checkpoint (`checkpoint` set) may not.
+    selections = MODEL_SELECTIONS if data.get("checkpoint") is None else (*MODEL_SELECTIONS, UNKNOWN_MODEL_SELECTION)
+    if data["model_selection"] not in selections:
+        fail(f"model_selection {data['model_selection']!r} is not one of {', '.join(selections)}.")
+    checkpoint = data.get("checkpoint")
+    if checkpoint is not None and (not isinstance(checkpoint, str) or os.path.isabs(checkpoint) or not checkpoint):
+        fail(f"checkpoint must be a folder name or Hub repo id, not a machine path: {checkpoint!r}.")
     if data["dataset"] not in DATASETS:
         fail(f"dataset {data['dataset']!r} is not one of {', '.join(DATASETS)}.")
     fold = data.get("fold")
@@ -227,16 +287,23 @@ def check_evaluation_record(data: object) -> None:
 
 
 __all__ = [
+    "COMPLETION_NAME",
     "CONFIG_NAME",
     "CONFUSION_MATRIX_NAME",
+    "LOCK_NAME",
     "LOGS_DIRNAME",
     "METRICS_NAME",
     "PROCESSOR_CONFIG_NAMES",
     "RUN_ARGS_NAME",
+    "UNKNOWN_MODEL_SELECTION",
     "WEIGHTS_INDEX_NAME",
     "WEIGHTS_NAME",
     "EvaluationMetrics",
     "EvaluationRecord",
     "InvalidEvaluationRecord",
     "check_evaluation_record",
+    "is_complete_output",
+    "mark_complete",
+    "mark_incomplete",
+    "write_text_atomically",
 ]

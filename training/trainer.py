@@ -1,12 +1,14 @@
 """`DferTrainer`: a `transformers.Trainer` whose loss is a DFER objective (cross-entropy, IAL, compact loss).
 
 The objective's own state (the compact loss's class centres) is optimised with its own learning rate and saved
-into every Trainer checkpoint next to `optimizer.pt`, so `resume_from_checkpoint` restores it exactly.
+into every Trainer checkpoint next to `optimizer.pt`, so `resume_from_checkpoint` restores it exactly. Every saved
+folder can also carry the run's own files (`extra_files`: the run's arguments, so a resumed run can check that a
+checkpoint is its own), and its `training_args.bin` (a pickle of the arguments) never carries a token.
 """
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -53,6 +55,11 @@ class DferTrainingArguments(TrainingArguments):
         default=False,
         metadata={"help": "apply weight_decay to biases and norm weights too, as the papers' plain SGD does"},
     )
+    ignore_resume_mismatch: bool = field(
+        default=False,
+        metadata={"help": "resume a checkpoint even if it was written with another model, data, fold, objective "
+                  "or seed (refused otherwise)"},
+    )
 
 
 class ZeroObjectiveGradients(TrainerCallback):
@@ -69,8 +76,12 @@ class ZeroObjectiveGradients(TrainerCallback):
 class DferTrainer(Trainer):
     """Trainer whose `compute_loss` applies `objective` (an nn.Module: `forward(outputs, labels)`)."""
 
-    def __init__(self, *args, objective: nn.Module | None = None, **kwargs):
+    def __init__(
+        self, *args, objective: nn.Module | None = None, extra_files: dict[str, str] | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
+        # name -> text, written into every folder the Trainer saves a model to (checkpoints and the final save).
+        self.extra_files = dict(extra_files or {})
         if objective is None:
             objective = self._objective_from_args()
         self.objective = objective.to(self.args.device)
@@ -150,6 +161,29 @@ class DferTrainer(Trainer):
         )
         self._created_lr_scheduler = True
         return self.lr_scheduler
+
+    # -- what every saved folder holds ---------------------------------------------------------------------------
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        # `Trainer._save` pickles the arguments into training_args.bin: keep tokens (`--hub_token`) out of it.
+        secrets = {
+            f.name: getattr(self.args, f.name)
+            for f in fields(self.args)
+            if f.name.endswith("_token") and getattr(self.args, f.name, None) is not None
+        }
+        for name in secrets:
+            setattr(self.args, name, None)
+        try:
+            super()._save(output_dir, state_dict)
+        finally:
+            for name, value in secrets.items():
+                setattr(self.args, name, value)
+        if self.args.should_save and self.extra_files:
+            folder = output_dir if output_dir is not None else self.args.output_dir
+            os.makedirs(folder, exist_ok=True)
+            for name, text in self.extra_files.items():
+                with open(os.path.join(folder, name), "w", encoding="utf-8") as file:
+                    file.write(text)
 
     # -- objective state in checkpoints -----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ holds either under `state_dict`. The official network keeps 146,752 parameters i
 Any other unknown or missing key is an error, so a checkpoint from a different network cannot convert silently.
 """
 
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,11 +142,34 @@ def convert_ial_state_dict(official: dict, config: GcaResNetConfig | None = None
 def convert_ial_checkpoint(
     checkpoint_path: str | Path, output_dir: str | Path, config: GcaResNetConfig | None = None
 ) -> ConversionResult:
-    """Read an official `.pth` safely (`weights_only=True`), convert it and save a checkpoint folder."""
-    checkpoint_path = Path(checkpoint_path)
+    """Read an official `.pth` safely (`weights_only=True`), convert it and save a checkpoint folder.
+
+    Raises `FileNotFoundError` for a missing file, `KeyError` for a state dict of another network, and
+    `ValueError` naming the file for everything else that is wrong with the input (a pickle of arbitrary objects,
+    which `weights_only` refuses; a file that is no checkpoint at all; an unreadable file) or the output (a file
+    where the folder should be), all before anything is written."""
+    checkpoint_path, output_dir = Path(checkpoint_path), Path(output_dir)
     if not checkpoint_path.is_file():
         raise FileNotFoundError(f"Official IAL checkpoint not found: {checkpoint_path}")
-    official = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"The output {output_dir} is a file; pass a folder (it is created when missing).")
+    try:
+        official = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f"{checkpoint_path} holds more than tensors (refused by torch.load(weights_only=True), which never runs "
+            "a checkpoint's code); pass the official network's state dict."
+        ) from error
+    except PermissionError as error:
+        raise ValueError(f"Cannot read {checkpoint_path}: permission denied.") from error
+    except Exception as error:  # noqa: BLE001
+        # Whatever bytes that are no checkpoint make torch.load raise: RuntimeError (a truncated zip), EOFError (an
+        # empty file), KeyError (a bad pickle magic), IndexError / struct.error from the weights-only unpickler...
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        reason = "the file is empty" if checkpoint_path.stat().st_size == 0 else f"{type(error).__name__}: {first_line}"
+        raise ValueError(
+            f"{checkpoint_path} is not a PyTorch checkpoint that can be read ({reason}); pass the official `.pth`."
+        ) from error
     if not isinstance(official, dict):
         raise ValueError(f"{checkpoint_path} does not hold a state dict (found {type(official).__name__}).")
     config = config or GcaResNetConfig()

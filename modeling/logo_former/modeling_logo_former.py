@@ -629,6 +629,12 @@ class LogoFormerModel(LogoFormerPreTrainedModel):
                 f"`pixel_values` must have shape {expected_text} (frames, channels, height, width), "
                 f"got {tuple(pixel_values.shape)}."
             )
+        # Under autocast the layers cast their inputs themselves; otherwise a dtype mismatch fails deep inside.
+        if pixel_values.dtype != self.dtype and not torch.is_autocast_enabled(pixel_values.device.type):
+            raise ValueError(
+                f"`pixel_values` are {pixel_values.dtype} but the model's weights are {self.dtype}; cast them with "
+                f"`pixel_values.to(model.dtype)` (or load the model with `dtype={pixel_values.dtype}`)."
+            )
 
     @capture_outputs(tie_last_hidden_states=False)
     def forward(self, pixel_values: torch.Tensor, **kwargs) -> LogoFormerModelOutput:

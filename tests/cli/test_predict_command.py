@@ -4,35 +4,23 @@ import csv
 import json
 
 import pytest
-import torch
-from tiny_models import tiny_gca_resnet_config as tiny_config
+from processing_fixtures import unprivileged, world_readable_directory
 
 import dfer.modeling  # noqa: F401
 from dfer.cli import main
 from dfer.data.face_samples import write_noise_video, write_talking_head_video
 from dfer.inference import output_stems
-from dfer.modeling import GcaResNetForVideoClassification
-from dfer.processing import DferVideoProcessor
 
 SIZE = (120, 160)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("checkpoint")
-    torch.manual_seed(0)
-    GcaResNetForVideoClassification(tiny_config()).save_pretrained(folder)
-    DferVideoProcessor(num_frames=4, size={"height": 32, "width": 32}).save_pretrained(folder)
-    return folder
-
-
-def test_predict_writes_a_timeline_per_video_and_a_summary(tmp_path, checkpoint, capsys):
+def test_predict_writes_a_timeline_per_video_and_a_summary(tmp_path, tiny_checkpoint, capsys):
     first, second = tmp_path / "a" / "talk.mp4", tmp_path / "b" / "talk.mp4"  # same name, other folders
     write_talking_head_video(first, 2.0, SIZE, face_size=56)
     write_talking_head_video(second, 1.0, SIZE, face_size=56, seed=1)
     output = tmp_path / "out"
     status = main(
-        ["predict", str(first), str(second), "--model", str(checkpoint), "--output", str(output)]
+        ["predict", str(first), str(second), "--model", str(tiny_checkpoint), "--output", str(output)]
         + ["--window", "1", "--stride", "0.5", "--no-progress"]
     )
     assert status == 0
@@ -40,7 +28,7 @@ def test_predict_writes_a_timeline_per_video_and_a_summary(tmp_path, checkpoint,
         "talk-2.csv", "talk-2.json", "talk-2.png", "talk.csv", "talk.json", "talk.png"
     ]  # fmt: skip
     data = json.loads((output / "talk.json").read_text())
-    assert data["video"] == str(first) and data["model"] == str(checkpoint)
+    assert data["video"] == str(first) and data["model"] == str(tiny_checkpoint)
     assert len(data["windows"]) == 3 and all(window["face_found"] for window in data["windows"])
     with (output / "talk-2.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -49,7 +37,7 @@ def test_predict_writes_a_timeline_per_video_and_a_summary(tmp_path, checkpoint,
     assert "face found in 3/3 windows" in printed and "x real time" in printed and "talk-2.png" in printed
 
 
-def test_failed_videos_are_reported_and_the_others_still_processed(tmp_path, checkpoint, capsys):
+def test_failed_videos_are_reported_and_the_others_still_processed(tmp_path, tiny_checkpoint, capsys):
     good = tmp_path / "good.mp4"
     write_talking_head_video(good, 1.0, SIZE, face_size=56)
     noise = write_noise_video(tmp_path / "noise.mp4", 0.5, SIZE)
@@ -58,7 +46,7 @@ def test_failed_videos_are_reported_and_the_others_still_processed(tmp_path, che
     output = tmp_path / "out"
     arguments = [str(noise), str(tmp_path / "missing.mp4"), str(garbage), str(good)]
     status = main(
-        ["predict", *arguments, "--model", str(checkpoint), "--output", str(output), "--no-progress"]
+        ["predict", *arguments, "--model", str(tiny_checkpoint), "--output", str(output), "--no-progress"]
     )
     assert status == 1
     errors = capsys.readouterr().err
@@ -69,11 +57,11 @@ def test_failed_videos_are_reported_and_the_others_still_processed(tmp_path, che
     assert sorted(p.name for p in output.iterdir()) == ["good.csv", "good.json", "good.png"]
 
 
-def test_no_face_crop_and_no_plot(tmp_path, checkpoint):
+def test_no_face_crop_and_no_plot(tmp_path, tiny_checkpoint):
     noise = write_noise_video(tmp_path / "crop.mp4", 0.5, SIZE)
     output = tmp_path / "out"
     status = main(
-        ["predict", str(noise), "--model", str(checkpoint), "--output", str(output)]
+        ["predict", str(noise), "--model", str(tiny_checkpoint), "--output", str(output)]
         + ["--no-face-crop", "--no-plot", "--no-progress"]
     )
     assert status == 0
@@ -97,3 +85,35 @@ def test_usage_errors(capsys):
 
 def test_output_names_are_unique():
     assert output_stems(["a/x.mp4", "b/x.mp4", "c/frames", "x.avi"]) == ["x", "x-2", "frames", "x-3"]
+
+
+def test_an_output_that_is_a_file_is_one_error_line_before_any_model_is_loaded(tmp_path, capsys, monkeypatch):
+    import dfer.inference.predict
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(dfer.inference.predict, "load_checkpoint", no_loading)
+    (tmp_path / "taken").write_text("not a folder")
+    for output in (tmp_path / "taken", tmp_path / "taken" / "sub"):
+        status = main(["predict", "video.mp4", "--model", str(tmp_path / "nothing"), "--output", str(output)])
+        assert status == 2
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("dfer predict: error: the output folder ")
+        assert "which is a file" in lines[0] or "is a file" in lines[0]
+        assert captured.out == ""
+    assert (tmp_path / "taken").read_text() == "not a folder"
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_error_line(capsys):
+    """Real permissions: as root (which chmod does not bind) the command runs as `nobody`."""
+    with world_readable_directory() as root:
+        (root / "locked").mkdir()
+        (root / "locked").chmod(0o555)
+        with unprivileged():
+            status = main(["predict", "video.mp4", "--model", "m", "--output", str(root / "locked" / "out")])
+    assert status == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dfer predict: error: cannot write in ")
+    assert lines[0].endswith("permission denied.")

@@ -132,15 +132,16 @@ def test_every_problem_is_reported_at_once_then_skip_counts_them(tmp_path, caplo
         line for line in lines if line.startswith("./dataset/01254 ")
     )  # listed 12; other folds say 16
     good, missing, corrupt, bad_label = lines[0], lines[1], lines[2], lines[3]
+    train_good = lines[5]  # a clip of its own: one listed in train and test is a problem too (tested below)
     root = tmp_path / "DFEW"
-    build_tree(root, [good, corrupt, bad_label])
+    build_tree(root, [good, corrupt, bad_label, train_good])
     build_tree(root, [short], frames_of=lambda listed: 16)  # the disk has 16 frames
     corrupt_folder = root / corrupt.split()[0]
     (corrupt_folder / "3.jpg").write_bytes(b"")
     label_line = " ".join(bad_label.split()[:2] + ["9"])
     test_text = "\n".join([good, missing, corrupt, label_line, short, "./dataset/99999 twelve 1"])
     (tmp_path / "test.txt").write_text(test_text)
-    (tmp_path / "train.txt").write_text(good)
+    (tmp_path / "train.txt").write_text(train_good)
     annotations = (tmp_path / "train.txt", tmp_path / "test.txt")
 
     with pytest.raises(DatasetCheckError) as error:

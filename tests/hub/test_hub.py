@@ -4,10 +4,17 @@ scripts/push_to_hub.py, then load it by repo id in a fresh process that cannot i
 huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE when it is imported, and this test process imported it long
 ago (and may run with HF_HUB_OFFLINE=1), so everything that talks to the server runs in a child process whose
 environment points at the server; the server itself runs in a thread of this process.
+
+The server sends weights, images, TensorBoard files and large files through LFS, as the Hub does. With hf_xet
+installed, huggingface_hub uploads those through Xet storage, which the server does not emulate: pushes that must
+succeed run with HF_HUB_DISABLE_XET=1 (the LFS path, taken by every client without hf_xet), and the Xet path is
+tested where it fails (test_upload_failures.py).
 """
 
 import ast
+import hashlib
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -19,7 +26,8 @@ from hub_server import LoopbackHub
 from huggingface_hub import constants
 from isolated_process import run_without_dfer
 from processing_fixtures import write_video
-from test_model_card import write_training_output
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_model_card import TRAINING_HOST, write_training_output
 from transformers import pipeline
 
 from dfer.hub import PublishError, push_training_output
@@ -30,8 +38,9 @@ TOKENS = {WRITE_TOKEN: ("alice", True), READ_TOKEN: ("alice", False), "hf_bob": 
 REPO_ID, BRANCH = "alice/gca-resnet-dfew", "fold-1"
 
 
-def hub_environment(hub: LoopbackHub, home: Path, token: str | None) -> dict[str, str]:
-    """What a child process needs to talk to the loopback Hub, and nothing from this machine's setup."""
+def hub_environment(hub: LoopbackHub, home: Path, token: str | None, xet: bool = False) -> dict[str, str]:
+    """What a child process needs to talk to the loopback Hub, and nothing from this machine's setup. Large files
+    take the LFS path, or with `xet` the Xet path (with hf_xet's retries cut short, so that a failure is quick)."""
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
@@ -41,7 +50,17 @@ def hub_environment(hub: LoopbackHub, home: Path, token: str | None) -> dict[str
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "NO_PROXY": "127.0.0.1,localhost",
         "OMP_NUM_THREADS": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     }
+    if xet:
+        env |= {
+            "HF_XET_CLIENT_RETRY_MAX_ATTEMPTS": "1",
+            "HF_XET_CLIENT_RETRY_BASE_DELAY": "10ms",
+            "HF_XET_CLIENT_RETRY_MAX_DURATION": "200ms",
+            "HF_XET_TELEMETRY_ENABLED": "0",
+        }
+    else:
+        env["HF_HUB_DISABLE_XET"] = "1"
     if token:
         env["HF_TOKEN"] = token
     return env
@@ -62,6 +81,20 @@ def run_python(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Co
 def with_environment(env: dict[str, str], code: str) -> str:
     """Code for `run_without_dfer` (whose environment is fixed) that sets `env` before huggingface_hub loads."""
     return f"import os\nos.environ.update({env!r})\n" + textwrap.dedent(code)
+
+
+def assert_logs_carry_no_host_or_path(logs: Path, files: dict[str, bytes], forbidden: list[str]) -> None:
+    """The published logs (written out under `logs`) hold the training scalars, read back by TensorBoard, and no
+    text or hyperparameter summary; nothing published carries a forbidden string (host name, machine path)."""
+    for name, content in files.items():
+        for text in forbidden:
+            assert text not in name and text.encode() not in content, (text, name)
+    main_run = EventAccumulator(str(logs / "runs" / "Jan01_00-00-00")).Reload()
+    assert [round(event.value, 4) for event in main_run.Scalars("train/loss")] == [2.0, 1.0, 0.6667]
+    assert [event.step for event in main_run.Scalars("train/loss")] == [1, 2, 3]
+    assert main_run.Tags()["tensors"] == [] and main_run.Tags()["scalars"] == ["train/loss"]
+    (hparams_run,) = [path for path in (logs / "runs" / "Jan01_00-00-00").iterdir() if path.is_dir()]
+    assert EventAccumulator(str(hparams_run)).Reload().Tags()["scalars"] == ["hparam/war"]
 
 
 def test_push_then_load_by_repo_id_without_dfer(tmp_path):
@@ -108,8 +141,26 @@ def test_push_then_load_by_repo_id_without_dfer(tmp_path):
         files = hub.files(REPO_ID, BRANCH)
         local = {path.relative_to(output).as_posix() for path in output.rglob("*") if path.is_file()}
         local -= {"training_args.bin", "checkpoint-10/optimizer.pt"}
-        assert set(files) == local | {"README.md", ".gitattributes"}
-        assert all(files[name] == (output / name).read_bytes() for name in local)
+        # The TensorBoard logs are published renamed (no host name) and rewritten (scalars only).
+        local_logs = {name for name in local if name.startswith("runs/")}
+        published_logs = {
+            re.sub(rf"_{TRAINING_HOST}/|\.{TRAINING_HOST}\.\d+\.\d+$", lambda m: "/" if m[0].endswith("/") else ".0", name)
+            for name in local_logs
+        }
+        assert len(local_logs) == 2 and len(published_logs) == 2
+        assert set(files) == (local - local_logs) | published_logs | {"README.md", ".gitattributes"}
+        assert all(files[name] == (output / name).read_bytes() for name in local - local_logs)
+        # Weights, image and logs took the LFS path, end to end (batch API, storage, verify, lfsFile pointers).
+        commit = hub.history(REPO_ID, BRANCH)[0]
+        assert commit.lfs_files == {"model.safetensors", "confusion_matrix.png", *published_logs}
+        stored = {path.removeprefix("/lfs-storage/") for method, path, status in hub.requests if method == "PUT"}
+        assert hashlib.sha256(files["model.safetensors"]).hexdigest() in stored
+        assert not any("xet" in path for _, path, _ in hub.requests)
+        logs = tmp_path / "published_logs"
+        for name in published_logs:
+            (logs / name).parent.mkdir(parents=True, exist_ok=True)
+            (logs / name).write_bytes(files[name])
+        assert_logs_carry_no_host_or_path(logs, files, [TRAINING_HOST, str(tmp_path)])
 
         # A user without dfer loads it by repo id, and the card's snippets run as written.
         online = run_without_dfer(

@@ -3,6 +3,7 @@
 import json
 import re
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -10,8 +11,9 @@ import yaml
 from huggingface_hub import ModelCard
 from PIL import Image
 from tiny_models import tiny_gca_resnet_config, tiny_logo_former_config
+from torch.utils.tensorboard import SummaryWriter
 
-from dfer.hub import build_model_card
+from dfer.hub import PublishError, build_model_card, check_license, read_training_output, write_model_card
 from dfer.hub import model_card as model_card_module
 from dfer.hub.card_files import card_text, known_model_types
 from dfer.hub.model_card import model_card_facts
@@ -69,6 +71,26 @@ def metrics_from_confusion(matrix: list[list[int]], labels: list[str]) -> dict:
         "confusion_matrix": matrix,
         "num_clips": sum(support),
     }
+
+
+# The host name the fixture's TensorBoard logs were "written on" (distinctive, so that a search for it in published
+# bytes cannot match by chance).
+TRAINING_HOST = "trainhost-7f3a"
+
+
+def write_tensorboard_logs(folder: Path, host: str = TRAINING_HOST) -> Path:
+    """TensorBoard logs as the Trainer's callback writes them, with torch's SummaryWriter: in
+    `runs/<date>_<host>/events.out.tfevents.<time>.<host>.<pid>.<n>`, a text summary of the run's arguments (this
+    machine's absolute paths, the host name), training scalars and `add_hparams` (which adds a sub-run)."""
+    log_dir = folder / "runs" / f"Jan01_00-00-00_{host}"
+    with mock.patch("socket.gethostname", return_value=host):
+        writer = SummaryWriter(log_dir=str(log_dir))
+        writer.add_text("args", json.dumps({"output_dir": str(folder.absolute()), "logging_dir": str(log_dir)}))
+        for step in (1, 2, 3):
+            writer.add_scalar("train/loss", 2.0 / step, step)
+        writer.add_hparams({"learning_rate": 0.001, "output_dir": str(folder.absolute())}, {"hparam/war": 0.7})
+        writer.close()
+    return log_dir
 
 
 TINY_MODELS = {
@@ -135,9 +157,7 @@ def write_training_output(
     if with_image:
         Image.new("RGB", (70, 70), (200, 30, 30)).save(folder / "confusion_matrix.png")
     if with_logs:
-        logs = folder / "runs" / "Jan01_00-00-00_host"
-        logs.mkdir(parents=True)
-        (logs / "events.out.tfevents.1.host").write_bytes(bytes(range(256)) * 4)
+        write_tensorboard_logs(folder)
     # Leftovers of training that must never be published.
     (folder / "checkpoint-10").mkdir()
     (folder / "checkpoint-10" / "optimizer.pt").write_bytes(b"\x80\x04pickle")
@@ -323,3 +343,124 @@ def test_released_loss_weights_are_rendered_from_the_objectives(training_output,
     assert "The released objective is `CE + 0.3 * IAL + 0.05 * CE(aux layer2) + 0 * CE(aux layer3)`." in text
     # This run trained with 0.1, which is no longer the released weight.
     assert "(the released one is `CE + 0.3 * IAL + 0.05 * CE(aux layer2) + 0 * CE(aux layer3)`)" in text
+
+
+# --- The card tells the truth about this checkpoint --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["gca_resnet", "logo_former"])
+def test_card_states_this_checkpoints_own_parameter_count_and_input(tmp_path, model):
+    write_training_output(tmp_path, model=model, with_image=False)
+    model_class = TINY_MODELS[model][1]
+    loaded = model_class.from_pretrained(tmp_path)
+    count = sum(parameter.numel() for parameter in loaded.parameters())
+    frames, size = loaded.config.num_frames, loaded.config.image_size
+    text = str(build_model_card(tmp_path, repo_id="alice/m"))
+    assert f"**This checkpoint:** {count:,} parameters;" in text
+    assert f"input: {frames} RGB frames of {size}x{size} pixels per clip" in text
+    assert f"(batch, {frames}, 3, {size}, {size})" in text
+    # The tiny config is not the published one, and the card says where it differs.
+    assert "`image_size` = `32` (default `112`)" in text and "`num_frames`" in text
+
+
+def test_the_card_of_the_default_configuration_says_so(tmp_path):
+    config = GcaResNetForVideoClassification.config_class(id2label=dict(enumerate(LABELS)))
+    facts = model_card_module.checkpoint_facts(
+        model_card_module.TrainingOutput(
+            tmp_path, config.to_dict(), {"size": {"height": 112, "width": 112}}, {"model_type": "gca_resnet",
+            "labels": LABELS}, {}, (), None, ()
+        )
+    )
+    assert facts["parameter_count"] == 18_936_775 and facts["differences"] == []  # the paper's size (yaml)
+
+
+def test_research_only_data_give_the_weights_their_terms(training_output):
+    card = build_model_card(training_output, repo_id="alice/m")
+    assert card.data.license == "other" and card.data.license_name == "research-only"
+    assert card.data.license_link == "https://dfew-dataset.github.io/"
+    assert card.data.datasets == ["dfew"]
+    section = str(card).split("## License", 1)[1].split("##", 1)[0]
+    assert "MIT-licensed" in section and "research use only, no commercial use" in section
+    with pytest.raises(PublishError, match="research-only and the weights inherit its terms"):
+        check_license(read_training_output(training_output), "mit")
+    check_license(read_training_output(training_output), None)
+    check_license(read_training_output(training_output), "other")
+
+
+def test_other_data_need_a_license_chosen_by_the_publisher(tmp_path, capsys):
+    from dfer.cli import main as dfer
+    from dfer.hub import push_training_output
+
+    write_training_output(tmp_path, dataset="sample", with_image=False)
+    output = read_training_output(tmp_path)
+    with pytest.raises(PublishError, match="pass one with --license"):
+        check_license(output, None)
+    with pytest.raises(PublishError, match="pass one with --license"):  # before any request (nothing on port 9)
+        push_training_output(tmp_path, "alice/m", token="hf_x", endpoint="http://127.0.0.1:9")
+    assert dfer(["push", str(tmp_path), "--repo-id", "alice/m", "--dry-run"]) == 1
+    assert "pass one with --license" in capsys.readouterr().err
+    unlicensed = build_model_card(output, repo_id="alice/m")  # a card can still be rendered: it says so
+    assert unlicensed.data.license is None and "No license has been chosen for the weights" in str(unlicensed)
+    card = build_model_card(output, repo_id="alice/m", license="mit")
+    assert card.data.license == "mit" and card.data.datasets is None
+    assert "published under the `mit` license, chosen by the publisher" in str(card)
+    assert dfer(["push", str(tmp_path), "--repo-id", "alice/m", "--dry-run", "--license", "mit"]) == 0
+
+
+def test_a_fine_tuned_run_names_its_base_model(tmp_path):
+    write_training_output(tmp_path, with_image=False)
+    path = tmp_path / "run_args.json"
+    run_args = json.loads(path.read_text())
+    path.write_text(json.dumps(run_args | {"model_name_or_path": "alice/gca-resnet-dfew"}))
+    card = build_model_card(tmp_path, repo_id="alice/m2")
+    assert card.data.base_model == "alice/gca-resnet-dfew"
+    assert "Fine-tuned from [`alice/gca-resnet-dfew`](https://huggingface.co/alice/gca-resnet-dfew)." in str(card)
+    path.write_text(json.dumps(run_args | {"model_name_or_path": "my_local_checkpoint"}))
+    card = build_model_card(tmp_path, repo_id="alice/m2")
+    assert card.data.base_model is None
+    assert "Fine-tuned from a local checkpoint, `my_local_checkpoint` (not on the Hub)." in str(card)
+    path.write_text(json.dumps(run_args))  # no starting point: trained from scratch
+    text = str(build_model_card(tmp_path, repo_id="alice/m2"))
+    assert "base_model" not in text and "Fine-tuned" not in text
+
+
+def test_the_card_describes_the_real_nature_and_balance_of_the_data(tmp_path, training_output):
+    real = str(build_model_card(training_output, repo_id="alice/m"))
+    assert "human annotators" in real and "no real person" not in real
+    assert "The `test` split is imbalanced: from 38 clips (Happy) down to 3 (Disgust)" in real
+    assert "The classes are imbalanced (see above)" in real and "DFEW is strongly imbalanced" in real
+
+    balanced = [[3 if i == j else 0 for j in range(7)] for i in range(7)]
+    write_training_output(tmp_path, dataset="sample", confusion=balanced, with_image=False)
+    synthetic = str(build_model_card(tmp_path, repo_id="alice/m", license="mit"))
+    assert "annotator" not in synthetic.lower()
+    assert "no person labelled anything" in synthetic and "no real person is in them" in synthetic
+    assert "The `test` split is balanced: every class has 3 clips." in synthetic
+    assert "balanced by construction" in synthetic and "The classes are imbalanced" not in synthetic
+    assert "it has never seen a real face" in synthetic
+
+
+def test_logs_are_mentioned_only_when_they_are_uploaded(tmp_path):
+    write_training_output(tmp_path, with_logs=True, with_image=False)
+    without = str(build_model_card(tmp_path, repo_id="alice/m"))
+    assert "TensorBoard" not in without and "runs/" not in without
+    with_logs = str(build_model_card(tmp_path, repo_id="alice/m", include_logs=True))
+    assert "the TensorBoard logs of the run" in with_logs and "are in `runs/`" in with_logs
+
+
+def test_write_model_card_puts_the_true_card_in_the_folder(tmp_path):
+    folder = tmp_path / "fold1"
+    folder.mkdir()
+    write_training_output(folder, with_image=False)
+    elsewhere = tmp_path / "elsewhere.md"
+    elsewhere.write_text("not to be overwritten\n")
+    (folder / "README.md").symlink_to(elsewhere)  # a link planted where the card goes is replaced, not followed
+    path = write_model_card(folder)
+    assert path == folder / "README.md" and not path.is_symlink()
+    assert elsewhere.read_text() == "not to be overwritten\n"
+    assert path.read_text() == str(build_model_card(folder, repo_id="your-namespace/fold1"))
+    written = write_model_card(folder, "alice/gca-resnet-dfew", revision="fold-1").read_text()
+    assert written == str(build_model_card(folder, repo_id="alice/gca-resnet-dfew", revision="fold-1"))
+    assert ModelCard(written).data.license == "other"
+    with pytest.raises(PublishError, match="research-only"):
+        write_model_card(folder, license="mit")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from processing_fixtures import decoded_index, write_frame_folder, write_video
+from processing_fixtures import write_frame_folder, write_video
+from tiny_models import FrameIndexProbe
 from tiny_models import tiny_gca_resnet_config as tiny_config
 
 import dfer.modeling  # noqa: F401
@@ -50,23 +51,6 @@ def test_each_window_reads_the_evaluation_sampler_frames_inside_it():
             window.start_frame <= min(window.frame_indices) and max(window.frame_indices) < window.end_frame
         )
     assert windows[1].frame_indices == [index + 15 for index in windows[0].frame_indices]
-
-
-class FrameIndexProbe(torch.nn.Module):
-    """Stands in for a model: records which frames each clip holds (the test videos encode the frame index in
-    their colour) and answers with fixed logits."""
-
-    def __init__(self, num_frames):
-        super().__init__()
-        self.config = tiny_config(num_frames=num_frames)
-        self.anchor = torch.nn.Parameter(torch.zeros(1))
-        self.clips = []
-
-    def forward(self, pixel_values):
-        for clip in pixel_values:
-            self.clips.append([decoded_index(frame.numpy()) for frame in clip])
-        logits = torch.arange(7, dtype=torch.float32).repeat(len(pixel_values), 1)
-        return type("Output", (), {"logits": logits})()
 
 
 def test_every_window_is_classified_on_its_own_frames_in_order(tmp_path):

@@ -102,3 +102,42 @@ def test_missing_file_and_non_state_dict(tmp_path):
     torch.save([1, 2], not_a_dict)
     with pytest.raises(ValueError, match="does not hold a state dict"):
         convert_ial_checkpoint(not_a_dict, tmp_path / "out")
+
+
+class NotATensor:
+    """An arbitrary object: unpickling it would run code, so `torch.load(weights_only=True)` refuses it."""
+
+
+def test_checkpoints_that_cannot_be_read_are_value_errors_naming_the_file(tmp_path, official_state_dict):
+    pickled = tmp_path / "object.pth"
+    torch.save({"state_dict": NotATensor()}, pickled)
+    with pytest.raises(ValueError, match=r"object\.pth holds more than tensors \(refused by torch\.load\(weights_only"):
+        convert_ial_checkpoint(pickled, tmp_path / "out")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.pth is not a PyTorch checkpoint that can be read \(the file is empty\)"):
+        convert_ial_checkpoint(tmp_path / "empty.pth", tmp_path / "out")
+    (tmp_path / "junk.pth").write_bytes(b"these bytes are no checkpoint")
+    with pytest.raises(ValueError, match=r"junk\.pth is not a PyTorch checkpoint"):
+        convert_ial_checkpoint(tmp_path / "junk.pth", tmp_path / "out")
+    good = tmp_path / "good.pth"
+    torch.save(official_state_dict, good)
+    (tmp_path / "cut.pth").write_bytes(good.read_bytes()[:5000])  # an interrupted download
+    with pytest.raises(ValueError, match=r"cut\.pth is not a PyTorch checkpoint that can be read \(\w+Error: "):
+        convert_ial_checkpoint(tmp_path / "cut.pth", tmp_path / "out")
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(ValueError, match=r"The output .*taken is a file"):
+        convert_ial_checkpoint(good, tmp_path / "taken")  # transformers would only log and write nothing
+    assert not (tmp_path / "out").exists()
+
+
+def test_convert_command_reports_one_error_line(tmp_path, capsys):
+    from dfer.cli import main
+
+    pickled = tmp_path / "object.pth"
+    torch.save(NotATensor(), pickled)
+    assert main(["convert", "--checkpoint", str(pickled), "--output", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"dfer convert: error: {pickled} holds more than tensors")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    assert main(["convert", "--checkpoint", str(tmp_path / "empty.pth"), "--output", str(tmp_path / "out")]) == 2
+    assert "the file is empty" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 from training_fixtures import run_training, tiny_run_argv
 from transformers import pipeline
@@ -40,6 +41,10 @@ def test_run_writes_a_complete_output_folder(finished_run, sample_dir):
                  "metrics.json", "run_args.json", "confusion_matrix.png"):  # fmt: skip
         assert (output_dir / name).is_file(), name
     assert sorted(p.name for p in output_dir.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-8"]
+    # `dfer train` leaves the true card in the folder, so `hf upload` of the folder publishes one too.
+    card = ModelCard.load(output_dir / "README.md")
+    assert card.data.model_name and "gca_resnet" in card.text.lower().replace("-", "_")
+    assert card.data.eval_results[0].metric_value == pytest.approx(record["metrics"]["war"])
 
     assert record["model_type"] == "gca_resnet" and record["objective"] == "ial"
     assert record["dataset"] == "sample" and record["fold"] == 1 and record["model_selection"] == "last_epoch"
