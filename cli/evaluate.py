@@ -19,7 +19,8 @@ from dfer.training import (
     leave_distributed_run,
 )
 from dfer.training.arguments import check_evaluation_arguments
-from dfer.training.run import check_output_folder, published_evaluation_record, summary_line, write_metrics
+from dfer.training.evaluation import published_evaluation_record, summary_line, write_metrics
+from dfer.training.run_checks import check_output_folder
 
 from .errors import report_error
 

@@ -24,7 +24,7 @@ from dfer.training import (
     training_argument_parser,
 )
 from dfer.training.arguments import check_run_arguments
-from dfer.training.run import summary_line
+from dfer.training.evaluation import summary_line
 
 from .card import leave_model_card
 from .errors import report_error

@@ -12,6 +12,7 @@ from .arguments import (
 )
 from .compact_loss import COMPACT_LOSS_FILENAME, CompactLoss
 from .distributed import end_distributed_run, leave_distributed_run
+from .evaluation import evaluate_checkpoint
 from .folds import run_folds
 from .intensity_aware_loss import intensity_aware_loss, strongest_rival
 from .metrics import (
@@ -28,7 +29,7 @@ from .objectives import (
     ObjectiveOutput,
     build_objective,
 )
-from .run import evaluate_checkpoint, train_and_evaluate
+from .run import train_and_evaluate
 from .trainer import DferTrainer, DferTrainingArguments
 
 __all__ = [

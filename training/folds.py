@@ -23,7 +23,8 @@ from .output_folder import (
     is_complete_output,
     write_text_atomically,
 )
-from .run import check_run_settings, train_and_evaluate
+from .run import train_and_evaluate
+from .run_checks import check_run_settings
 from .run_lock import OutputFolderLock
 from .trainer import DferTrainingArguments
 

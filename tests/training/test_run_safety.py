@@ -92,7 +92,7 @@ def test_an_aborted_final_write_does_not_look_finished(sample_dir, tmp_path, mon
         raise OSError(28, "No space left on device")
 
     # metrics.json is written, then the disk fills up while the figure is written.
-    monkeypatch.setattr("dfer.training.run.save_confusion_matrix_figure", disk_full)
+    monkeypatch.setattr("dfer.training.evaluation.save_confusion_matrix_figure", disk_full)
     with pytest.raises(OSError, match="No space left"):
         train.main(argv)
     assert (output_dir / METRICS_NAME).is_file() and not is_complete_output(output_dir)
@@ -325,7 +325,7 @@ def test_a_folder_that_cannot_be_written_is_refused_with_its_reason(tmp_path, mo
         OutputFolderLock(tmp_path / "out").acquire()
     monkeypatch.undo()
 
-    monkeypatch.setattr("dfer.training.run.os.access", lambda path, mode: False)
+    monkeypatch.setattr("dfer.training.run_checks.os.access", lambda path, mode: False)
     assert train.main(tiny_run_argv(sample_dir, tmp_path / "out")) == 2
     assert f"{tmp_path} is not writable (permission denied)" in error_of(capsys)
     assert not (tmp_path / "out").exists()
