@@ -24,6 +24,12 @@ COMMANDS = {
 }
 
 
+# Commands whose work survives an interruption as checkpoints.
+RESUMABLE = ("train", "folds")
+# The shell's status for a process ended by SIGINT (128 + 2).
+INTERRUPTED = 130
+
+
 def package_version() -> str:
     try:
         return version("dfer")
@@ -53,7 +59,14 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     module = importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
-    return module.main(rest)
+    try:
+        return module.main(rest)
+    except KeyboardInterrupt:
+        # Ctrl-C is the user's decision, not a failure to explain with a traceback. Training keeps every
+        # checkpoint it finished and never marks an interrupted folder complete.
+        hint = " Finished checkpoints are kept: rerun with --resume_from_checkpoint last." if name in RESUMABLE else ""
+        print(f"dfer {name}: interrupted.{hint}", file=sys.stderr)
+        return INTERRUPTED
 
 
 __all__ = ["COMMANDS", "main", "package_version"]

@@ -12,7 +12,6 @@ import sys
 from dfer.inference import (
     DEFAULT_OUTPUT_DIR,
     CheckpointLoadError,
-    OutputFolderError,
     VideoPrediction,
     predict_videos,
     summarize,
@@ -73,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.window <= 0 or args.stride <= 0 or args.batch_size < 1 or args.detect_interval <= 0:
         parser.error("--window, --stride, --detect-interval and --batch-size must be positive.")
+    if args.margin < 0:
+        parser.error("--margin must be 0 or more (a fraction of the face box's side).")
     try:
         results = predict_videos(
             args.videos,
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             trust_remote_code=args.trust_remote_code,
             on_result=print_result,
         )
-    except (OutputFolderError, CheckpointLoadError) as error:  # --output is checked first, before the model loads
+    except (ValueError, CheckpointLoadError) as error:  # settings, --output and --device are checked before the model loads
         return report_error("predict", error)
     failures = [result.video for result in results if result.error is not None]
     if failures:

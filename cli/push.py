@@ -10,6 +10,7 @@ from dfer.hub import (
     PublishError,
     build_model_card,
     check_license,
+    check_repo_id,
     push_training_output,
     read_training_output,
     upload_operations,
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.dry_run:
+            check_repo_id(args.repo_id)
             output = read_training_output(args.output_dir)
             check_license(output, args.license)
             card = build_model_card(
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 include_logs=args.include_logs,
             )
             operations = upload_operations(output, card, include_logs=args.include_logs)
+            print("uploaded (README.md: the card printed below, which replaces the folder's own copy):")
             print("\n".join(operation.path_in_repo for operation in operations))
             if output.left_out:
                 print(f"\nnot uploaded: {', '.join(output.left_out)}")

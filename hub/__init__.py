@@ -5,9 +5,10 @@ uploads it all as one commit."""
 
 from .model_card import build_model_card, check_license, write_model_card
 from .output_folder import PublishError, TrainingOutput, read_training_output
-from .push import push_training_output, upload_operations
+from .push import check_repo_id, push_training_output, upload_operations
 
 __all__ = [
+    "check_repo_id",
     "PublishError",
     "TrainingOutput",
     "build_model_card",

@@ -6,8 +6,8 @@ The folder is read and checked by `output_folder.py` and its card rendered by `m
 import os
 
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, ModelCard, constants
-from huggingface_hub.errors import HfHubHTTPError
-from huggingface_hub.utils import get_token
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+from huggingface_hub.utils import get_token, validate_repo_id
 from huggingface_hub.utils._runtime import is_xet_available
 
 from dfer.training.output_folder import METRICS_NAME, RUN_ARGS_NAME
@@ -57,6 +57,16 @@ def default_commit_message(output: TrainingOutput) -> str:
     )
 
 
+def check_repo_id(repo_id: str) -> None:
+    """`PublishError` unless `repo_id` is a valid NAMESPACE/NAME model repository id (checked before any work)."""
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise PublishError(f"--repo-id {repo_id!r} is not a repository id: {error}") from error
+    if repo_id.count("/") != 1:
+        raise PublishError(f"--repo-id {repo_id!r}: give NAMESPACE/NAME (your user or organisation, then the model).")
+
+
 def push_training_output(
     output_dir: str | os.PathLike,
     repo_id: str,
@@ -78,6 +88,7 @@ def push_training_output(
     call is deleted again, and one `PublishError` says what happened: the commit itself is atomic, so the
     repository never holds part of the upload.
     """
+    check_repo_id(repo_id)
     output = read_training_output(output_dir)
     check_license(output, license)
     card = build_model_card(output, repo_id=repo_id, revision=revision, license=license, include_logs=include_logs)
@@ -203,6 +214,7 @@ def _network_errors() -> tuple[type[Exception], ...]:
 
 
 __all__ = [
+    "check_repo_id",
     "default_commit_message",
     "push_training_output",
     "upload_operations",

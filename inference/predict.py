@@ -128,6 +128,8 @@ def predict_videos(
     """
     if window_seconds <= 0 or stride_seconds <= 0 or batch_size < 1 or detect_interval <= 0:
         raise ValueError("window, stride, detect interval and batch size must be positive.")
+    if margin < 0:
+        raise ValueError(f"the margin around the face must be 0 or more, got {margin}.")
     check_output_folder(output_dir)
     videos = [str(video) for video in videos]
     device = resolve_device(device)

@@ -275,7 +275,17 @@ def resolve_device(device: str | None) -> torch.device:
     """Device: "auto" (or None) = the GPU when there is one, else the CPU; anything else is passed to torch."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"--device {device} is not a device torch knows (e.g. cpu, cuda, cuda:1): {error}") from error
+    # Ask the backend before any work: torch only fails when the first tensor is moved there.
+    backend = getattr(torch, resolved.type, None)
+    if resolved.type != "cpu" and not (backend is not None and hasattr(backend, "is_available") and backend.is_available()):
+        raise ValueError(f"--device {device}: this machine's torch has no {resolved.type} device; use --device cpu.")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA device(s).")
+    return resolved
 
 
 class _WindowClassifier:

@@ -235,7 +235,7 @@ def check_evaluation_arguments(evaluation_args: "EvaluationArguments", data_args
 def evaluation_argument_parser(**parser_options) -> HfArgumentParser:
     """The parser of (EvaluationArguments, DataArguments, DferTrainingArguments) for evaluating a checkpoint."""
     parser = HfArgumentParser((EvaluationArguments, DataArguments, DferTrainingArguments), **parser_options)
-    parser.set_defaults(report_to=[], output_dir="evaluation")
+    parser.set_defaults(report_to=[], output_dir="evaluation", dataloader_pin_memory=torch.cuda.is_available())
     return parser
 
 

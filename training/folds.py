@@ -15,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dfer.data import DFEW_FOLDS
+
 from .arguments import DataArguments, ModelArguments
+from .checkpoints import check_resume_arguments
 from .distributed import broadcast_from_main
 from .output_folder import (
     EvaluationRecord,
@@ -23,7 +26,7 @@ from .output_folder import (
     is_complete_output,
     write_text_atomically,
 )
-from .run import train_and_evaluate
+from .run import run_arguments, train_and_evaluate
 from .run_checks import check_run_settings
 from .run_lock import OutputFolderLock
 from .trainer import DferTrainingArguments
@@ -111,6 +114,11 @@ def run_folds(
     """Train + test every fold under `output_dir/fold_<k>`, then write `results.json` and `results.md`."""
     root = Path(training_args.output_dir)
     folds = list(folds)
+    unknown = [fold for fold in folds if fold not in DFEW_FOLDS]
+    if unknown or not folds or len(set(folds)) != len(folds):
+        raise ValueError(
+            f"--folds {' '.join(map(str, folds))}: give distinct folds among {' '.join(map(str, DFEW_FOLDS))}."
+        )
     for fold in folds:  # every fold's settings are checked before the first one trains
         check_run_settings(model_args, dataclasses.replace(data_args, fold=fold), training_args)
     training_args.device  # noqa: B018  (sets up the process group under torchrun / accelerate)
@@ -144,16 +152,19 @@ def _fold_record(model_args, data_args, training_args, root: Path, fold: int) ->
     """The record of one fold: read back when its folder holds a finished run, else trained (resumed from the
     fold's newest complete checkpoint when it has one)."""
     fold_dir = fold_output_dir(root, fold)
+    fold_data = dataclasses.replace(data_args, fold=fold)
+    fold_training = copy.deepcopy(training_args)
+    fold_training.output_dir = str(fold_dir)
     if is_complete_output(fold_dir):
+        # A finished fold counts only if it was trained with this protocol's settings: the table must not mix runs.
+        current = run_arguments(model_args, fold_data, fold_training)
+        check_resume_arguments(fold_dir, current, fold_training.ignore_resume_mismatch)
         try:
             record = EvaluationRecord.read(fold_dir).to_dict()
         except InvalidEvaluationRecord as error:
             raise ValueError(f"fold {fold} is marked finished but its record is unreadable: {error}") from error
         logger.warning("Fold %d already finished (%s); not training it again.", fold, fold_dir)
         return record
-    fold_data = dataclasses.replace(data_args, fold=fold)
-    fold_training = copy.deepcopy(training_args)
-    fold_training.output_dir = str(fold_dir)
     if fold_training.resume_from_checkpoint is None:
         # An interrupted fold goes on from its newest complete checkpoint (a fold never started begins afresh).
         fold_training.resume_from_checkpoint = "last"

@@ -92,7 +92,7 @@ def _checkpoint_to_resume(training_args: DferTrainingArguments, run_args: dict) 
                     f"--output_dir {output_dir} holds a finished run and no checkpoint to resume: choose another "
                     "--output_dir for a new run."
                 )
-            logger.info("No checkpoint in %s yet: starting afresh.", output_dir)
+            logger.warning("--resume_from_checkpoint last: no checkpoint in %s yet, starting afresh.", output_dir)
             return None
         logger.info("Resuming from %s.", newest)
         resume = newest

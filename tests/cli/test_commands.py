@@ -50,6 +50,7 @@ def test_each_subcommand_help_shows_an_example(name, capsys):
         (["train", "--data_dir", "x", "--model_selection", "best"], "--model_selection 'best' is not one of"),
         (["train", "--data_dir", "x", "--not_a_flag", "1"], "not used by the HfArgumentParser"),
         (["folds", "--dataset", "ferv39k", "--data_dir", "x"], "the fold protocol applies to DFEW"),
+        (["folds", "--dataset", "dfew", "--data_dir", "x", "--folds", "1", "7"], "--folds 1 7: give distinct folds"),
         (["evaluate", "--checkpoint", "x", "--dataset", "dfew", "--data_dir", "x", "--fold", "0"], "--fold 0"),
         (["train", "--data_dir", "x", "--recipe", "fast"], "Unknown recipe 'fast'"),
         (["train", "--data_dir", "x", "--objective", "focal"], "--objective 'focal' is not one of: ce, ial, compact"),
@@ -189,3 +190,29 @@ def test_folds_refuse_an_output_folder_that_is_a_file(tmp_path, capsys):
     (tmp_path / "a_file").write_text("")
     argv = ["folds", *tiny_run_argv(tmp_path / "sample", tmp_path / "a_file"), "--folds", "1"]
     fails_with_one_error_line(argv, "is a file, not a folder", capsys)
+
+
+def test_ctrl_c_is_one_line_with_the_way_to_resume(monkeypatch, capsys):
+    import dfer.cli.train
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dfer.cli.train, "main", interrupted)
+    assert main(["train", "--data_dir", "x"]) == 130
+    assert capsys.readouterr().err == (
+        "dfer train: interrupted. Finished checkpoints are kept: rerun with --resume_from_checkpoint last.\n"
+    )
+
+
+@pytest.mark.parametrize("device", ["cuda:0", "not-a-device"])
+def test_predict_on_a_device_this_machine_lacks_is_one_error_line(device, tmp_path, capsys):
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a CUDA device")
+    status = main(["predict", "v.mp4", "--model", str(tmp_path / "m"), "--device", device, "--output", str(tmp_path / "o")])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"dfer predict: error: --device {device}") and "Traceback" not in error

@@ -311,3 +311,12 @@ def test_an_evaluated_checkpoint_of_unknown_selection_is_published_truthfully(tr
     assert "how it was trained is not recorded" in card and "**Recipe.** Not recorded" in card
     assert "(run_args.json)" not in card and "/data/official" not in card  # no link to a file that is not there
     assert "These numbers are optimistic" not in card  # unknown is not claimed to be test-fold selection
+
+
+@pytest.mark.parametrize("repo_id", ["bad repo id", "no-namespace", "a/b/c", "../x"])
+def test_a_bad_repo_id_is_refused_before_anything_is_read(repo_id, tmp_path, capsys):
+    from dfer.cli import main as dfer
+
+    assert dfer(["push", str(tmp_path / "missing"), "--repo-id", repo_id, "--dry-run"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"dfer push: error: --repo-id {repo_id!r}") and "Traceback" not in error

@@ -203,7 +203,7 @@ def test_model_selection_on_test_fold_is_labelled(sample_dir, tmp_path):
     assert state["best_metric"] == max(e["eval_uar"] for e in state["log_history"] if "eval_uar" in e)
 
 
-def test_fold_protocol_table_and_resume(sample_dir, tmp_path):
+def test_fold_protocol_table_and_resume(sample_dir, tmp_path, capsys):
     argv = tiny_run_argv(sample_dir, tmp_path / "folds") + ["--num_train_epochs", "1", "--folds", "1", "2"]
     assert folds.main(argv) == 0
     summary = json.loads((tmp_path / "folds" / RESULTS_JSON).read_text())
@@ -217,5 +217,11 @@ def test_fold_protocol_table_and_resume(sample_dir, tmp_path):
     # Finished folds are not trained again: a rerun leaves their outputs untouched.
     stamp = (tmp_path / "folds" / "fold_1" / "model.safetensors").stat().st_mtime_ns
     assert folds.main(argv) == 0
+    assert (tmp_path / "folds" / "fold_1" / "model.safetensors").stat().st_mtime_ns == stamp
+
+    # ... but a rerun with other settings does not count them as its own: the table would mix two protocols.
+    assert folds.main(argv + ["--seed", "7"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("dfer folds: error: ") and "seed" in error and "fold_1" in error
     assert (tmp_path / "folds" / "fold_1" / "model.safetensors").stat().st_mtime_ns == stamp
 
