@@ -1,6 +1,7 @@
 """Helpers for the processing tests: tiny generated clips whose frames carry their own index, the real
 annotation lists (gzipped copies in tests/fixtures/annotations)."""
 
+import builtins
 import contextlib
 import encodings.utf_8_sig  # noqa: F401  (used inside `unprivileged` blocks, where the stdlib may be unreachable)
 import gzip
@@ -140,3 +141,15 @@ def world_readable_directory():
             if not path.is_symlink():
                 path.chmod(0o777)
         shutil.rmtree(folder)
+
+
+def hide_pillow(monkeypatch) -> None:
+    """Make `import PIL` fail for the rest of the test, as on a machine without Pillow."""
+    real_import = builtins.__import__
+
+    def no_pillow(name, *args, **kwargs):
+        if name == "PIL" or name.startswith("PIL."):
+            raise ImportError("no Pillow")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pillow)

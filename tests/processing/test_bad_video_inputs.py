@@ -2,7 +2,6 @@
 input, never a silent wrong result or a traceback from deep inside (16-bit frames, NaN videos, truncated files,
 empty files, unreadable files, odd file names, float64 into a float32 model)."""
 
-import builtins
 import logging
 import os
 
@@ -15,6 +14,7 @@ from processing_fixtures import (
     decodable_frames,
     decoded_index,
     frame_colour,
+    hide_pillow,
     unprivileged,
     world_readable_directory,
     write_frame_folder,
@@ -33,18 +33,6 @@ from dfer.processing.video_decoding import (
     read_image_file,
 )
 
-
-def _no_pillow(monkeypatch):
-    real_import = builtins.__import__
-
-    def no_pillow(name, *args, **kwargs):
-        if name == "PIL" or name.startswith("PIL."):
-            raise ImportError("no Pillow")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_pillow)
-
-
 # 16-bit frames ---------------------------------------------------------------------------------------------------
 
 
@@ -55,7 +43,7 @@ def test_16_bit_gray_frames_are_scaled_not_read_as_white(tmp_path, monkeypatch, 
     with Image.open(tmp_path / f"1{suffix}") as image:
         assert image.mode.startswith("I;16")  # what made them white: Pillow's convert("RGB") clips at 255
     if decoder == "pyav":
-        _no_pillow(monkeypatch)
+        hide_pillow(monkeypatch)
     frames = open_video(tmp_path).read([0])
     assert frames.shape == (1, 3, 4, 4) and frames.dtype == torch.uint8
     row = frames[0, :, 0].T.int().tolist()
@@ -206,7 +194,7 @@ def test_frame_and_video_names_that_are_not_utf8_are_read(tmp_path, monkeypatch)
     assert [decoded_index(f) for f in open_video(folder).read([0, 1, 2])] == [0, 1, 2]
     video = write_video(tmp_path / os.fsdecode(b"v\xfe.mp4"), 12)
     assert [decoded_index(f) for f in open_video(video).read([3, 11])] == [3, 11]
-    _no_pillow(monkeypatch)
+    hide_pillow(monkeypatch)
     assert [decoded_index(f) for f in open_video(folder).read([2])] == [2]
 
 
@@ -227,7 +215,7 @@ def test_unreadable_frames_folders_and_videos_get_one_message_each(monkeypatch):
                 with pytest.raises(ValueError) as error:
                     processor(str(root / what))
                 messages[what] = str(error.value).replace(str(root) + "/", "")
-            _no_pillow(monkeypatch)
+            hide_pillow(monkeypatch)
             with pytest.raises(ValueError) as error:
                 read_image_file(str(root / "frame.png"))
             messages["pyav"] = str(error.value).replace(str(root) + "/", "")

@@ -1,10 +1,9 @@
-import builtins
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from processing_fixtures import decoded_index, write_frame_folder, write_video
+from processing_fixtures import decoded_index, hide_pillow, write_frame_folder, write_video
 
 from dfer.processing import video_decoding
 from dfer.processing.video_decoding import EncodedVideo, list_frame_files, natural_sort_key, open_video
@@ -47,14 +46,7 @@ def test_frames_of_different_sizes_take_the_first_frames_size(tmp_path):
 
 def test_frames_read_with_pyav_when_pillow_is_missing(tmp_path, monkeypatch):
     write_frame_folder(tmp_path, 4, size=(10, 10))
-    real_import = builtins.__import__
-
-    def no_pillow(name, *args, **kwargs):
-        if name == "PIL" or name.startswith("PIL."):
-            raise ImportError("no Pillow")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_pillow)
+    hide_pillow(monkeypatch)
     frames = open_video(tmp_path).read([3, 1], output_size=(6, 6))
     assert frames.shape == (2, 3, 6, 6)
     assert [decoded_index(frame.numpy()) for frame in frames] == [3, 1]
