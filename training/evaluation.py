@@ -1,35 +1,21 @@
 """Evaluating a model on a split and describing the result as an `EvaluationRecord` (`metrics.json`): after a
 training run, or for a saved checkpoint (`dfer evaluate`), with what of it may be published."""
 
-
-
 import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
-from transformers import (
-    AutoModelForVideoClassification,
-)
+from transformers import AutoModelForVideoClassification
 from transformers.utils import cached_file
 
 import dfer.modeling  # noqa: F401  (registers the models with the Auto classes)
 from dfer.processing import DferVideoProcessor
 
-from .arguments import (
-    FOLDED_DATASETS,
-    MODEL_SELECTIONS,
-    DataArguments,
-)
-from .checkpoints import (
-    check_model_folder,
-)
-from .metrics import (
-    classification_metrics,
-    logits_from_predictions,
-    save_confusion_matrix_figure,
-)
+from .arguments import FOLDED_DATASETS, MODEL_SELECTIONS, DataArguments
+from .checkpoints import check_model_folder
+from .metrics import classification_metrics, logits_from_predictions, save_confusion_matrix_figure
 from .output_folder import (
     CONFUSION_MATRIX_NAME,
     METRICS_NAME,

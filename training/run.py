@@ -14,7 +14,6 @@ data, fold, objective or seed is refused unless `--ignore_resume_mismatch`. The 
 then `run_complete.json` (see output_folder.py), so an aborted run never looks finished.
 """
 
-
 import gc
 import json
 import logging
@@ -23,28 +22,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from transformers import (
-    set_seed,
-)
+from transformers import set_seed
 
-import dfer.modeling  # noqa: F401  (registers the models with the Auto classes)
 from dfer.data import EMOTION_LABELS
 
-from .arguments import (
-    DataArguments,
-    ModelArguments,
-)
-from .checkpoints import (
-    check_resume_arguments,
-    checkpoint_step,
-    newest_complete_checkpoint,
-    set_aside,
-)
+from .arguments import DataArguments, ModelArguments
+from .checkpoints import check_resume_arguments, checkpoint_step, newest_complete_checkpoint, set_aside
 from .distributed import broadcast_from_main, wait_for_everyone
 from .evaluation import evaluation_record, write_metrics
-from .metrics import (
-    make_compute_metrics,
-)
+from .metrics import make_compute_metrics
 from .output_folder import (
     CONFIG_NAME,
     CONFUSION_MATRIX_NAME,
@@ -139,8 +125,6 @@ def claimed_output_folder(training_args: DferTrainingArguments, run_args: dict) 
         if lock is not None:
             lock.release()
 
-
-# -- one run ----------------------------------------------------------------------------------------------------
 
 
 def train_and_evaluate(

@@ -2,27 +2,15 @@
 start from, the objective against the model), made before any data is read or model built. Value checks that
 need neither live with the arguments (arguments.py)."""
 
-
-
 import os
 from pathlib import Path
 
-from transformers import (
-    PreTrainedConfig,
-)
+from transformers import PreTrainedConfig
 
-import dfer.modeling  # noqa: F401  (registers the models with the Auto classes)
 from dfer.data import EMOTION_LABELS
 
-from .arguments import (
-    DataArguments,
-    ModelArguments,
-    check_run_arguments,
-)
-from .checkpoints import (
-    check_model_folder,
-    checkpoint_problem,
-)
+from .arguments import DataArguments, ModelArguments, check_run_arguments
+from .checkpoints import check_model_folder, checkpoint_problem
 from .run_components import build_config
 from .trainer import DferTrainingArguments
 

@@ -1,17 +1,9 @@
 """What one run is built from: the checked dataset splits with their lazy decoding, the model configuration and
 model, the video processor, and where the model-selection rule points the Trainer."""
 
-
-
-
 from accelerate import PartialState
 from datasets import DatasetDict
-from transformers import (
-    AutoConfig,
-    AutoModelForVideoClassification,
-    PreTrainedConfig,
-    PreTrainedModel,
-)
+from transformers import AutoConfig, AutoModelForVideoClassification, PreTrainedConfig, PreTrainedModel
 
 import dfer.modeling  # noqa: F401  (registers the models with the Auto classes)
 from dfer.data import ClipTransform, generate_sample_dataset, load_dfew, load_ferv39k
