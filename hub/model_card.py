@@ -21,7 +21,8 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 import dfer.modeling  # noqa: F401  (registers every model with the Auto classes, for `checkpoint_facts`)
 from dfer.training.compact_loss import COMPACT_DELTA, COMPACT_LAMBDA
 from dfer.training.objectives import IAL_AUXILIARY_WEIGHTS, IAL_WEIGHT
-from dfer.training.output_folder import UNKNOWN_MODEL_SELECTION, write_text_atomically
+from dfer.training.output_folder import UNKNOWN_MODEL_SELECTION
+from dfer.utils import write_text_atomically
 
 from .card_files import (
     MODEL_CARD_TEMPLATE,

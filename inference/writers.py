@@ -5,42 +5,19 @@ temporary file of its own and renamed, so an interrupted run never leaves a half
 import csv
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from dfer.utils import write_atomically
+
 from .timeline import Timeline
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _write_atomically(path: Path, write, mode: str = "w") -> None:
-    """Write `path` through a temporary file, so an interrupted run never leaves a half-written output.
-
-    The temporary file is created by `tempfile.mkstemp` next to the target: a name no other run uses, opened
-    with O_CREAT | O_EXCL, so a file or symlink planted under any name is never written through. `write` gets
-    the open file (text with `mode="w"`, bytes with `"wb"`); the file is then renamed over `path` (`os.replace`
-    replaces a symlink at `path` itself, never its target) with the permissions a plain `open` would give."""
-    path = Path(path)
+    """`write_atomically` into `path`'s folder, made first when missing (the output folder of `dfer predict`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        os.fchmod(descriptor, 0o666 & ~_current_umask())
-        options = {"newline": "", "encoding": "utf-8"} if "b" not in mode else {}
-        with os.fdopen(descriptor, mode, **options) as handle:
-            descriptor = None
-            write(handle)
-        os.replace(temporary, path)
-    except BaseException:
-        if descriptor is not None:
-            os.close(descriptor)
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, write, mode)
 
 
 def write_csv(timeline: Timeline, path: str | os.PathLike) -> Path:

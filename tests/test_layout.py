@@ -11,13 +11,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # package -> the dfer packages it may import (besides itself).
 ALLOWED = {
-    "processing": set(),
-    "data": {"processing"},
-    "modeling": {"processing"},
-    "training": {"processing", "data", "modeling"},
-    "inference": {"processing", "modeling"},
-    "hub": {"processing", "modeling", "training"},
-    "cli": {"processing", "data", "modeling", "training", "inference", "hub"},
+    "utils": set(),
+    "processing": {"utils"},
+    "data": {"utils", "processing"},
+    "modeling": {"utils", "processing"},
+    "training": {"utils", "processing", "data", "modeling"},
+    "inference": {"utils", "processing", "modeling"},
+    "hub": {"utils", "processing", "modeling", "training"},
+    "cli": {"utils", "processing", "data", "modeling", "training", "inference", "hub"},
     "model_cards": set(),
 }
 # Third-party packages a layer must not pull in: the checkpoint's preprocessing stays light.

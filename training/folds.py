@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dfer.data import DFEW_FOLDS
+from dfer.utils import write_text_atomically
 
 from .arguments import DataArguments, ModelArguments
 from .checkpoints import check_resume_arguments
@@ -24,7 +25,6 @@ from .output_folder import (
     EvaluationRecord,
     InvalidEvaluationRecord,
     is_complete_output,
-    write_text_atomically,
 )
 from .run import run_arguments, train_and_evaluate
 from .run_checks import check_run_settings

@@ -22,7 +22,6 @@ predictions as columns.
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -33,6 +32,8 @@ from transformers.utils import (
     SAFE_WEIGHTS_NAME,
     VIDEO_PROCESSOR_NAME,
 )
+
+from dfer.utils import write_text_atomically
 
 from .arguments import DATASETS, MODEL_SELECTIONS
 
@@ -150,27 +151,6 @@ class EvaluationRecord:
             raise InvalidEvaluationRecord(f"{path} is not valid JSON ({error}).") from error
         except InvalidEvaluationRecord as error:
             raise InvalidEvaluationRecord(f"{path}: {error}") from error
-
-
-def write_text_atomically(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` through a new, uniquely named file in the same folder, then rename it over `path`:
-    readers see the old file or the new one, never half of one, and a file or link planted under a fixed
-    temporary name is never written through."""
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp creates the file private (0600); give it the mode an ordinary write would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def mark_complete(folder: str | os.PathLike, files: list[str]) -> Path:
@@ -305,5 +285,4 @@ __all__ = [
     "is_complete_output",
     "mark_complete",
     "mark_incomplete",
-    "write_text_atomically",
 ]

@@ -25,6 +25,7 @@ from pathlib import Path
 from transformers import set_seed
 
 from dfer.data import EMOTION_LABELS
+from dfer.utils import write_text_atomically
 
 from .arguments import DataArguments, ModelArguments
 from .checkpoints import check_resume_arguments, checkpoint_step, newest_complete_checkpoint, set_aside
@@ -43,7 +44,6 @@ from .output_folder import (
     is_complete_output,
     mark_complete,
     mark_incomplete,
-    write_text_atomically,
 )
 from .run_checks import check_run_settings, checkpoint_requirements
 from .run_components import (
