@@ -16,13 +16,13 @@ from dfer.training import (
     end_distributed_run,
     evaluate_checkpoint,
     evaluation_argument_parser,
-    leave_distributed_run,
 )
 from dfer.training.arguments import check_evaluation_arguments
 from dfer.training.evaluation import published_evaluation_record, summary_line, write_metrics
 from dfer.training.run_checks import check_output_folder
 
 from .errors import report_error
+from .run_errors import report_run_error
 
 EXAMPLE = """example:
   dfer evaluate --checkpoint out/fold1 --dataset dfew --data_dir DFEW --fold 1 --output_dir out/eval"""
@@ -39,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         check_output_folder(training_args.output_dir)
         record = evaluate_checkpoint(evaluation_args.checkpoint, data_args, training_args, evaluation_args.split)
     except (ValueError, OSError) as error:
-        leave_distributed_run()
-        return report_error("evaluate", error)
+        return report_run_error("evaluate", error)
     is_main_process = PartialState().is_main_process
     failure = None
     if is_main_process:

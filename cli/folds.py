@@ -9,12 +9,12 @@ import sys
 
 from accelerate import PartialState
 
-from dfer.training import FoldArguments, end_distributed_run, leave_distributed_run, run_folds
+from dfer.training import FoldArguments, end_distributed_run, run_folds
 from dfer.training.arguments import FOLDED_DATASETS
 from dfer.training.folds import fold_output_dir, results_markdown
 
 from .card import leave_model_card
-from .errors import report_error
+from .run_errors import report_run_error
 from .train import parse
 
 EXAMPLE = """examples:
@@ -32,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"the fold protocol applies to DFEW (and the sample); {data_args.dataset} has one split.")
         summary = run_folds(model_args, data_args, training_args, fold_args.folds)
     except (ValueError, FileNotFoundError, NotADirectoryError) as error:
-        leave_distributed_run()
-        return report_error("folds", error)
+        return report_run_error("folds", error)
     is_main_process = PartialState().is_main_process
     end_distributed_run()
     if is_main_process:

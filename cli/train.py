@@ -19,7 +19,6 @@ from accelerate import PartialState
 
 from dfer.training import (
     end_distributed_run,
-    leave_distributed_run,
     train_and_evaluate,
     training_argument_parser,
 )
@@ -27,7 +26,7 @@ from dfer.training.arguments import check_run_arguments
 from dfer.training.evaluation import summary_line
 
 from .card import leave_model_card
-from .errors import report_error
+from .run_errors import report_run_error
 
 EXAMPLE = """example:
   dfer train --dataset sample --data_dir sample_data --output_dir outputs/sample
@@ -57,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         record = train_and_evaluate(model_args, data_args, training_args)
     except (ValueError, FileNotFoundError, NotADirectoryError) as error:
-        leave_distributed_run()
-        return report_error("train", error)
+        return report_run_error("train", error)
     is_main_process = PartialState().is_main_process
     end_distributed_run()
     if is_main_process:

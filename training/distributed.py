@@ -9,6 +9,7 @@ barrier (so rank 0 has finished writing), then destroy the process group.
 """
 
 import gc
+from datetime import timedelta
 
 import torch.distributed as dist
 
@@ -38,12 +39,21 @@ def end_distributed_run() -> None:
         dist.destroy_process_group()
 
 
-def leave_distributed_run() -> None:
-    """Call instead of `end_distributed_run` when an entry point stops on an error: frees what is left, then
-    destroys the process group without a barrier (the other processes may never reach one; when the error is one
-    they share, such as a refused output folder, each of them leaves the same way)."""
+def leave_distributed_run(grace_seconds: float = 30.0) -> None:
+    """Call instead of `end_distributed_run` when an entry point stops on an error, after reporting it: frees what
+    is left, waits up to `grace_seconds` for the other processes, then destroys the process group.
+
+    The wait matters when the error is one they share (a refused output folder is broadcast to every process):
+    a launcher kills the remaining processes as soon as one exits with an error, so a process that left at once
+    could cut another short before it had said why it stopped. A process whose error was its own is not waited
+    for longer than the grace period (gloo's monitored barrier times out; NCCL has none, so it leaves at once)."""
     gc.collect()
     if dist.is_available() and dist.is_initialized():
+        if dist.get_backend() == "gloo":
+            try:
+                dist.monitored_barrier(timeout=timedelta(seconds=grace_seconds))
+            except RuntimeError:
+                pass  # another process did not stop here: leave without it
         dist.destroy_process_group()
 
 
