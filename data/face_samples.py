@@ -1,5 +1,8 @@
 """Synthetic "talking head" videos for tests, demos and the `dfer predict` benchmark.
 
+`photo_frames` / `write_photo_video` move real face photographs (tilted, several people) over a background: what
+the face detector is tested on. The drawn faces below exercise the expression side (they unfold an expression).
+
 A drawn face from `sample_dataset.render_face` (its expressions unfold over time, it blinks, it is noisy) is
 pasted onto a larger textured background and moves around it like a person talking to a camera. The videos are
 what face detection, tracking and the timeline must handle: a face that is small compared with the frame, that
@@ -81,6 +84,80 @@ def talking_head_frames(
         yield frame, position
 
 
+def photo_frames(
+    num_frames: int,
+    photos,
+    size: tuple[int, int] = (360, 640),
+    face_size: int | None = None,
+    tilt: float = 0.0,
+    seed: int = 0,
+    face_visible=None,
+):
+    """Yield `num_frames` uint8 RGB frames (H, W, 3) in which real face photographs move like speakers, with the
+    squares (x0, y0, side) where each was pasted.
+
+    `photos` are square uint8 RGB photographs centred on a face (tests use the astronaut portrait that
+    scikit-image ships, `tests/fixtures/faces/`). Each person sways and nods in their own vertical band of the
+    frame (one band per photo) and is pasted rotated in plane by `tilt` degrees plus a slow 5-degree sway, so
+    that detection meets tilted, moving real faces. `face_visible(index) -> bool` hides every face on some frames
+    (their squares are then None).
+    """
+    import cv2
+
+    height, width = size
+    rng = np.random.default_rng(seed)
+    background = _background(height, width, rng)
+    band = width // len(photos)
+    side = face_size or min(round(0.6 * height), band - 8)
+    phases = rng.uniform(0, 2 * np.pi, size=(len(photos), 3))
+    resized = [cv2.resize(np.asarray(photo), (side, side), interpolation=cv2.INTER_AREA) for photo in photos]
+    for index in range(num_frames):
+        frame = background.copy()
+        t = index / 30.0
+        squares = []
+        for person, (photo, phase) in enumerate(zip(resized, phases)):
+            if face_visible is not None and not face_visible(index):
+                squares.append(None)
+                continue
+            cx = band * (person + 0.5) + 0.2 * (band - side) * np.sin(0.5 * t + phase[0])
+            cy = height / 2 + 0.15 * (height - side) * np.sin(0.9 * t + phase[1])
+            x0 = int(np.clip(round(cx - side / 2), 0, width - side))
+            y0 = int(np.clip(round(cy - side / 2), 0, height - side))
+            angle = tilt + 5.0 * np.sin(0.7 * t + phase[2])
+            rotation = cv2.getRotationMatrix2D((side / 2, side / 2), angle, 1.0)
+            frame[y0 : y0 + side, x0 : x0 + side] = cv2.warpAffine(
+                photo, rotation, (side, side), borderMode=cv2.BORDER_REFLECT
+            )
+            squares.append((x0, y0, side))
+        yield frame, squares
+
+
+def write_photo_video(
+    path: str | os.PathLike,
+    seconds: float,
+    photos,
+    size: tuple[int, int] = (360, 640),
+    fps: int = 30,
+    face_size: int | None = None,
+    tilt: float = 0.0,
+    seed: int = 0,
+    face_visible=None,
+    preset: str = "veryfast",
+) -> list:
+    """Write an H.264 video of `photo_frames` and return the squares of every frame (a list per frame)."""
+    squares = []
+
+    def frames():
+        for frame, frame_squares in photo_frames(
+            round(seconds * fps), photos, size, face_size, tilt, seed=seed, face_visible=face_visible
+        ):
+            squares.append(frame_squares)
+            yield frame
+
+    encode_video(path, frames(), fps, options={"preset": preset, "crf": "23"})
+    return squares
+
+
 def encode_video(
     path: str | os.PathLike, frames, fps: int = 30, codec: str = "libx264", options=None
 ) -> Path:
@@ -146,7 +223,9 @@ def write_noise_video(
 __all__ = [
     "DETECTABLE_FACES",
     "encode_video",
+    "photo_frames",
     "talking_head_frames",
     "write_noise_video",
+    "write_photo_video",
     "write_talking_head_video",
 ]

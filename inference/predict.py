@@ -16,9 +16,9 @@ from transformers import AutoModelForVideoClassification
 from transformers.models.auto.video_processing_auto import AutoVideoProcessor
 
 import dfer.modeling  # noqa: F401  (registers the models and the video processor with the Auto classes)
-from dfer.processing.face_crop import FaceCropOptions, NoFaceFoundError
+from dfer.processing.face_crop import FaceCropOptions
 
-from .timeline import Timeline, predict_timeline, resolve_device
+from .timeline import FACE_MODES, Timeline, predict_timeline, resolve_device
 from .writers import write_csv, write_json, write_plot
 
 DEFAULT_OUTPUT_DIR = "dfer_predictions"
@@ -72,6 +72,11 @@ class VideoPrediction:
     written: list[Path] = field(default_factory=list)
     error: str | None = None
 
+    @property
+    def face_seen(self) -> bool:
+        """Whether any window of the video showed a face (always, with face cropping off)."""
+        return self.timeline is not None and (not self.timeline.face_crop or self.timeline.face_windows()[0] > 0)
+
 
 def load_checkpoint(name: str, device, revision: str | None = None, trust_remote_code: bool = False):
     """(model in eval mode on `device`, video processor) from a checkpoint folder or Hub repo."""
@@ -112,6 +117,8 @@ def predict_videos(
     face_crop: bool = True,
     detect_interval: float = 0.1,
     margin: float = 0.2,
+    faces: str = "main",
+    face_detector: str = "auto",
     plot: bool = True,
     progress: bool = True,
     revision: str | None = None,
@@ -121,21 +128,28 @@ def predict_videos(
     """Write `<output_dir>/<name>.csv`, `.json` and (with `plot`) `.png` for every video; return what happened to
     each. `on_result` is called as each video finishes, so a caller can report progress as it goes.
 
+    A video in which no window shows a face still gets its files (every row without an expression); its
+    `face_seen` is False.
+
     Raises `ValueError` for settings out of range and `OutputFolderError` (a `ValueError`) for an output folder
     that is a file or cannot be written, both before the model is loaded; `CheckpointLoadError` when the model
-    cannot be loaded; all before any video is read. A video whose files cannot be written (disk full) is
+    cannot be loaded; `ImportError` for a face detector that is not installed; all before any video is read. A video whose files cannot be written (disk full) is
     reported like one that cannot be read.
     """
     if window_seconds <= 0 or stride_seconds <= 0 or batch_size < 1 or detect_interval <= 0:
         raise ValueError("window, stride, detect interval and batch size must be positive.")
     if margin < 0:
         raise ValueError(f"the margin around the face must be 0 or more, got {margin}.")
+    if faces not in FACE_MODES:
+        raise ValueError(f"faces must be one of {', '.join(FACE_MODES)}, got {faces!r}.")
+    face_options = FaceCropOptions(margin=margin, face_detector=face_detector)
+    if face_crop:
+        face_options.load_detector()  # an unknown or uninstalled detector is reported before the model loads
     check_output_folder(output_dir)
     videos = [str(video) for video in videos]
     device = resolve_device(device)
     loaded_model, processor = load_checkpoint(model, device, revision, trust_remote_code)
     output = Path(output_dir)
-    face_options = FaceCropOptions(margin=margin)
     results = []
     for video, stem in zip(videos, output_stems(videos)):
         result = VideoPrediction(video)
@@ -154,8 +168,9 @@ def predict_videos(
                 device=device,
                 progress=progress,
                 model_name=model,
+                faces=faces,
             )
-        except (FileNotFoundError, NoFaceFoundError, ValueError, ImportError) as error:
+        except (FileNotFoundError, ValueError, ImportError) as error:
             result.error = str(error)
         if result.timeline is not None:
             writers = [(write_csv, ".csv"), (write_json, ".json")] + ([(write_plot, ".png")] if plot else [])

@@ -27,12 +27,13 @@ import torch
 
 from dfer.processing.face_crop import (
     FaceCropOptions,
-    NoFaceFoundError,
+    FaceTracker,
     centre_square,
     crop_square,
     follow_main_face,
-    import_cv2,
+    track_boxes,
 )
+from dfer.processing.face_detection import import_cv2
 from dfer.processing.frame_sampling import sample_frame_indices
 from dfer.processing.video_decoding import (
     EncodedVideo,
@@ -199,17 +200,26 @@ class FrameStream:
         raise VideoEndedEarly(self.path, self.num_frames, position + 1, failure)
 
 
+FACE_MODES = ("main", "all")
+# A window shows the face when at least this share of the frames the model reads are near a detection of it;
+# other windows get no expression.
+MIN_FACE_FRACTION = 0.5
+
+
 @dataclass
 class WindowPrediction:
-    """One row of the timeline."""
+    """One row of the timeline. A window without the face has an empty `label` and None `confidence` and
+    `probabilities`: nothing is claimed about a face that was not seen. `track_id` is the person followed (with
+    `faces="all"`, the person this row is about; with "main", the one followed over most of the window)."""
 
     start: float
     end: float
     label: str
-    confidence: float
-    probabilities: dict[str, float]
+    confidence: float | None
+    probabilities: dict[str, float] | None
     face_found: bool
     face_fraction: float
+    track_id: int | None = None
 
 
 @dataclass
@@ -226,10 +236,24 @@ class Timeline:
     windows: list[WindowPrediction]
     face_crop: bool = True
     processing_seconds: float = 0.0
+    faces: str = "main"
 
     @property
     def duration(self) -> float:
         return self.num_frames / self.fps
+
+    @property
+    def track_ids(self) -> list[int]:
+        """The people with a timeline of their own (faces="all"), in order of first appearance."""
+        return sorted({row.track_id for row in self.windows if row.track_id is not None}) if self.faces == "all" else []
+
+    def face_windows(self, track_id: int | None = None) -> tuple[int, int]:
+        """(windows with the face, windows) over the whole video, or for one person with faces="all"."""
+        rows = [row for row in self.windows if track_id is None or row.track_id == track_id]
+        if self.faces == "all" and track_id is None:
+            starts = {row.start for row in rows}
+            return len({row.start for row in rows if row.face_found}), len(starts)
+        return sum(row.face_found for row in rows), len(rows)
 
     @property
     def realtime_factor(self) -> float:
@@ -237,9 +261,10 @@ class Timeline:
         return self.duration / self.processing_seconds if self.processing_seconds > 0 else float("inf")
 
     def label_shares(self) -> dict[str, float]:
-        """Fraction of windows whose top label is each label, over the windows where a face was found (all
-        windows when none was)."""
-        rows = [row for row in self.windows if row.face_found] or self.windows
+        """Fraction of face windows whose top label is each label; empty when no window showed a face."""
+        rows = [row for row in self.windows if row.face_found]
+        if not rows:
+            return {}
         return {label: sum(row.label == label for row in rows) / len(rows) for label in self.labels}
 
     def to_dict(self) -> dict:
@@ -252,6 +277,8 @@ class Timeline:
             "window_seconds": self.window_seconds,
             "stride_seconds": self.stride_seconds,
             "face_crop": self.face_crop,
+            "faces": self.faces,
+            "face_windows": self.face_windows()[0],
             "labels": list(self.labels),
             "processing_seconds": self.processing_seconds,
             "label_shares": self.label_shares(),
@@ -295,11 +322,11 @@ class _WindowClassifier:
         self.model, self.processor, self.device = model, processor, device
         self.batch_size = max(1, int(batch_size))
         self.on_done = on_done
-        self.pending: list[tuple[int, np.ndarray, float]] = []
+        self.pending: list[tuple[object, np.ndarray]] = []
 
-    def add(self, position: int, clip: np.ndarray, face_fraction: float) -> None:
-        """Queue the clip of window number `position`; `on_done(position, probabilities, face_fraction)` follows."""
-        self.pending.append((position, clip, face_fraction))
+    def add(self, key, clip: np.ndarray) -> None:
+        """Queue the clip of the window `key`; `on_done(key, probabilities)` follows."""
+        self.pending.append((key, clip))
         if len(self.pending) >= self.batch_size:
             self.flush()
 
@@ -308,7 +335,7 @@ class _WindowClassifier:
         if not self.pending:
             return
         inputs = self.processor(
-            [clip for _, clip, _ in self.pending],
+            [clip for _, clip in self.pending],
             do_sample_frames=False,
             face_crop=False,
             training=False,
@@ -317,8 +344,8 @@ class _WindowClassifier:
         dtype = next(self.model.parameters()).dtype
         pixel_values = inputs["pixel_values"].to(self.device, dtype=dtype)
         probabilities = self.model(pixel_values=pixel_values).logits.float().softmax(-1).cpu().numpy()
-        for (position, _, fraction), row in zip(self.pending, probabilities):
-            self.on_done(position, row, fraction)
+        for (key, _), row in zip(self.pending, probabilities):
+            self.on_done(key, row)
         self.pending = []
 
 
@@ -338,35 +365,29 @@ def predict_timeline(
     progress: bool = False,
     stats: StreamStats | None = None,
     model_name: str = "",
+    faces: str = "main",
 ) -> Timeline:
     """Classify every window of `video` (file or frame folder) with `model` and return the timeline.
 
     `processor` is the checkpoint's `DferVideoProcessor` (sampler, size, rescaling, normalisation); the model is
-    used as it is (put it on `device` first). With `face_crop`, raises `NoFaceFoundError` when no face is found
-    anywhere in the video. `fps` overrides the video's frame rate (frame folders default to 30).
+    used as it is (put it on `device` first). With `face_crop`, a window is classified only when the face is
+    seen on at least half of the frames the model reads; the others get no expression. `faces="main"` follows
+    the main face; `faces="all"` gives every tracked person their own rows (`track_id`). `fps` overrides the
+    video's frame rate (frame folders default to 30).
     """
+    if faces not in FACE_MODES:
+        raise ValueError(f"faces must be one of {', '.join(FACE_MODES)}, got {faces!r}.")
     started = time.perf_counter()
     stats = stats if stats is not None else StreamStats()
     options = face_options or FaceCropOptions()
     stream = FrameStream(video, fps)
+    settings = _PassSettings(
+        window_seconds, stride_seconds, face_crop, options, detect_interval, history_seconds, faces
+    )
     while True:
         try:
             return _stream_timeline(
-                stream,
-                model,
-                processor,
-                window_seconds,
-                stride_seconds,
-                face_crop,
-                options,
-                detect_interval,
-                history_seconds,
-                batch_size,
-                device,
-                progress,
-                stats,
-                model_name,
-                started,
+                stream, model, processor, settings, batch_size, device, progress, stats, model_name, started
             )
         except VideoEndedEarly as ended:
             if ended.decodable >= stream.num_frames:  # cannot happen: decoding stopped short of a wanted frame
@@ -377,16 +398,31 @@ def predict_timeline(
             stats.__dict__.update(asdict(StreamStats()))
 
 
+@dataclass
+class _PassSettings:
+    window_seconds: float
+    stride_seconds: float
+    face_crop: bool
+    options: FaceCropOptions
+    detect_interval: float
+    history_seconds: float
+    faces: str
+
+
+class _SubjectCrops:
+    """The crops of one subject (the main face, or one tracked person) waiting for their windows: frame index ->
+    (crop, whether the face was seen there, track id), and the next window of this subject to emit."""
+
+    def __init__(self):
+        self.crops: dict[int, tuple[np.ndarray, bool, int | None]] = {}
+        self.next_window = 0
+
+
 def _stream_timeline(
     stream: FrameStream,
     model,
     processor,
-    window_seconds: float,
-    stride_seconds: float,
-    face_crop: bool,
-    options: FaceCropOptions,
-    detect_interval: float,
-    history_seconds: float,
+    settings: _PassSettings,
     batch_size: int,
     device,
     progress: bool,
@@ -396,128 +432,174 @@ def _stream_timeline(
 ) -> Timeline:
     """One streaming pass of `predict_timeline` over an opened stream."""
     rate = stream.fps
+    face_crop, options = settings.face_crop, settings.options
     num_frames = int(model.config.num_frames)
-    windows = plan_windows(stream.num_frames, rate, window_seconds, stride_seconds)
+    windows = plan_windows(stream.num_frames, rate, settings.window_seconds, settings.stride_seconds)
     assign_frames(windows, num_frames, processor.sampler)
     size = (processor.size["height"], processor.size["width"])
     labels = [model.config.id2label[index] for index in range(len(model.config.id2label))]
     device = torch.device(device) if device is not None else next(model.parameters()).device
 
     sampled = sorted({index for window in windows for index in window.frame_indices})
-    detect_step = max(1, round(detect_interval * rate))
+    detect_step = max(1, round(settings.detect_interval * rate))
     detect_frames = set(range(0, stream.num_frames, detect_step)) if face_crop else set()
     sampled_set = set(sampled)
     wanted = sorted(sampled_set | detect_frames)
-    detector = options.detector() if face_crop else None
+    detector = options.load_detector() if face_crop else None
     max_gap = max(1, round(options.max_gap_seconds * rate))
     smoothing = options.smoothing_seconds * rate
     # A box is settled once every detection that can move it (interpolation across a gap, smoothing) is known.
     lookahead = max_gap + round(3 * smoothing) + detect_step if face_crop else 0
-    history = max(1, round(history_seconds * rate))
+    history = max(1, round(settings.history_seconds * rate))
     crop_source = (CROP_SOURCE_MIN_SIDE, CROP_SOURCE_MIN_SIDE)
+    tracker = FaceTracker(max_gap)
+    # Tracks count as faces after this many detections (a stray box is not a face), but never more than the
+    # detections a video this short can give.
+    min_detections = max(1, min(options.min_track_detections, len(detect_frames)))
 
-    rows: list[WindowPrediction | None] = [None] * len(windows)
-    bar = _progress_bar(len(windows), Path(stream.path).name, progress)
+    rows: dict[object, list[WindowPrediction | None]] = {}
+    subjects: dict[object, _SubjectCrops] = {}
+    bar = _progress_bar(len(windows), Path(stream.path).name, progress and settings.faces == "main")
 
-    def on_done(position: int, probabilities: np.ndarray, fraction: float) -> None:
-        best = int(np.argmax(probabilities))
-        window = windows[position]
-        rows[position] = WindowPrediction(
+    def row_for(window: Window, fraction: float, track_id, probabilities=None) -> WindowPrediction:
+        best = int(np.argmax(probabilities)) if probabilities is not None else None
+        return WindowPrediction(
             start=round(window.start, 4),
             end=round(window.end, 4),
-            label=labels[best],
-            confidence=float(probabilities[best]),
-            probabilities={label: float(p) for label, p in zip(labels, probabilities)},
-            face_found=bool(fraction >= 0.5),
+            label=labels[best] if best is not None else "",
+            confidence=float(probabilities[best]) if best is not None else None,
+            probabilities=(
+                {label: float(p) for label, p in zip(labels, probabilities)} if probabilities is not None else None
+            ),
+            face_found=probabilities is not None,
             face_fraction=round(float(fraction), 4),
+            track_id=track_id,
         )
+
+    def on_done(key, probabilities: np.ndarray) -> None:
+        subject, position, fraction, track_id = key
+        rows[subject][position] = row_for(windows[position], fraction, track_id, probabilities)
         bar.update(1)
 
     classifier = _WindowClassifier(model, processor, device, batch_size, on_done)
-    detections: deque[tuple[int, np.ndarray]] = deque()
     pending: deque[tuple[int, np.ndarray]] = deque()  # (index, RGB frame) waiting for its box
-    crops: dict[int, tuple[np.ndarray, bool]] = {}
-    next_window = 0
     last_box: list[np.ndarray | None] = [None]
 
+    def emit(subject, settled_upto: int) -> None:
+        """Queue (or fill in as face-free) every window of `subject` whose frames are all settled."""
+        crops = subjects[subject]
+        subject_rows = rows.setdefault(subject, [None] * len(windows))
+        while crops.next_window < len(windows) and windows[crops.next_window].frame_indices[-1] <= settled_upto:
+            position = crops.next_window
+            window = windows[position]
+            entries = [crops.crops.get(index) for index in window.frame_indices]
+            seen = [entry is not None and entry[1] for entry in entries]
+            fraction = float(np.mean(seen))
+            ids = [entry[2] for entry in entries if entry is not None and entry[1] and entry[2] is not None]
+            track_id = max(set(ids), key=ids.count) if ids else None
+            if all(entry is not None for entry in entries) and fraction >= MIN_FACE_FRACTION:
+                clip = np.stack([entry[0] for entry in entries])
+                classifier.add((subject, position, fraction, track_id), clip)
+            else:
+                subject_rows[position] = row_for(window, fraction, track_id)
+                bar.update(1)
+            crops.next_window += 1
+            keep_from = (
+                windows[crops.next_window].frame_indices[0] if crops.next_window < len(windows) else stream.num_frames
+            )
+            for index in [i for i in crops.crops if i < keep_from]:
+                del crops.crops[index]
+        stats.max_cached_crops = max(stats.max_cached_crops, sum(len(c.crops) for c in subjects.values()))
+
     def settle(count: int) -> None:
-        """Crop the `count` oldest pending frames, then classify every window whose crops are all there."""
-        nonlocal next_window
+        """Crop the `count` oldest pending frames, then queue every window whose crops are all there."""
         batch = [pending.popleft() for _ in range(count)]
         indices = [index for index, _ in batch]
-        followed = None
+        tracks = []
         if face_crop:
-            while detections and detections[0][0] < indices[0] - history:
-                detections.popleft()
-            followed = follow_main_face(list(detections), indices, smoothing, max_gap, detect_step // 2)
-        if followed is not None:
-            boxes, found = followed
-            last_box[0] = boxes[-1]
+            tracker.forget_before(indices[0] - history)
+            tracks = tracker.faces(min_detections)
+        if settings.faces == "all":
+            for track in tracks:
+                subject = subjects.setdefault(track.track_id, _SubjectCrops())
+                boxes, found = track_boxes(track, indices, smoothing, detect_step // 2)
+                for (index, frame), box, face in zip(batch, boxes, found):
+                    subject.crops[index] = (crop_square(frame, box, options.margin, size), bool(face), track.track_id)
         else:
-            height, width = batch[0][1].shape[:2]
-            box = last_box[0] if face_crop and last_box[0] is not None else centre_square(height, width)
-            boxes, found = [box] * len(batch), [False] * len(batch)
-        for (index, frame), box, face in zip(batch, boxes, found):
-            if face_crop:
-                crop = crop_square(frame, box, options.margin, size)
+            subject = subjects.setdefault("main", _SubjectCrops())
+            followed = follow_main_face(tracks, indices, smoothing, max_gap, detect_step // 2)
+            if followed is not None:
+                boxes, found, track_ids = followed.boxes, followed.found, followed.track_ids
+                last_box[0] = boxes[-1]
             else:
-                crop = _resize(frame, size)
-            crops[index] = (crop, bool(face))
-        stats.max_cached_crops = max(stats.max_cached_crops, len(crops))
-        while next_window < len(windows) and all(i in crops for i in windows[next_window].frame_indices):
-            window = windows[next_window]
-            clip = np.stack([crops[i][0] for i in window.frame_indices])
-            fraction = float(np.mean([crops[i][1] for i in window.frame_indices]))
-            classifier.add(next_window, clip, fraction)
-            next_window += 1
-            keep_from = (
-                windows[next_window].frame_indices[0] if next_window < len(windows) else stream.num_frames
-            )
-            for index in [i for i in crops if i < keep_from]:
-                del crops[index]
+                height, width = batch[0][1].shape[:2]
+                box = last_box[0] if last_box[0] is not None else centre_square(height, width)
+                # Without face cropping the whole frame is the face (the user says the video is a face crop).
+                boxes, found, track_ids = [box] * len(batch), [not face_crop] * len(batch), [None] * len(batch)
+            for (index, frame), box, face, track_id in zip(batch, boxes, found, track_ids):
+                crop = crop_square(frame, box, options.margin, size) if face_crop else _resize(frame, size)
+                subject.crops[index] = (crop, bool(face), track_id)
+        for subject in list(subjects):
+            emit(subject, indices[-1])
 
     try:
         for index, frame in stream.frames(wanted):
             stats.frames_decoded += 1
             if index in detect_frames:
                 small = detector.detection_size(frame.height, frame.width)
-                boxes = detector.detect(frame.gray(*small)) * np.float32(frame.width / small[1])
-                detections.append((index, boxes))
+                image = frame.rgb(*small) if detector.needs_color else frame.gray(*small)
+                boxes = detector.detect(image)
+                boxes[:, :4] *= np.float32(frame.width / small[1])
+                tracker.update(index, boxes)
                 stats.detections_run += 1
                 stats.frames_with_face += int(len(boxes) > 0)
-                stats.max_detection_history = max(stats.max_detection_history, len(detections))
+                stats.max_detection_history = max(
+                    stats.max_detection_history, sum(len(track.indices) for track in tracker.tracks)
+                )
             if index in sampled_set:
                 pending.append((index, frame.rgb(*shrunk_size(frame.height, frame.width, crop_source))))
                 stats.max_pending_frames = max(stats.max_pending_frames, len(pending))
             ready = sum(1 for pending_index, _ in pending if pending_index <= index - lookahead)
             if ready:
                 settle(ready)
-        if face_crop and stats.frames_with_face == 0:
-            raise NoFaceFoundError(
-                f"No face found in {stream.path} ({stats.detections_run} frames searched). The models need a "
-                "visible, roughly frontal face; use --no-face-crop if the video is already a face crop."
-            )
         if pending:
             settle(len(pending))
+        for subject in list(subjects) or ["main"]:
+            subjects.setdefault(subject, _SubjectCrops())
+            emit(subject, stream.num_frames)
         classifier.flush()
     finally:
         bar.close()
-    if any(row is None for row in rows):  # a bug, not a user error: every window must have been classified
-        raise RuntimeError(
-            f"{sum(row is None for row in rows)} windows of {stream.path} were not classified."
-        )
     return Timeline(
         video=stream.path,
         model=model_name,
         fps=rate,
         num_frames=stream.num_frames,
-        window_seconds=float(window_seconds),
-        stride_seconds=float(stride_seconds),
+        window_seconds=float(settings.window_seconds),
+        stride_seconds=float(settings.stride_seconds),
         labels=labels,
-        windows=rows,
+        windows=_timeline_rows(rows, settings.faces, stream.path),
         face_crop=face_crop,
         processing_seconds=time.perf_counter() - started,
+        faces=settings.faces,
     )
+
+
+def _timeline_rows(rows: dict, faces: str, path: str) -> list[WindowPrediction]:
+    """The rows of the timeline: the main face's, or (faces="all") those of every person seen in at least one
+    window, renumbered 0, 1, ... in order of appearance."""
+    missing = sum(row is None for subject_rows in rows.values() for row in subject_rows)
+    if missing:  # a bug, not a user error: every window must have been classified or marked face-free
+        raise RuntimeError(f"{missing} windows of {path} were not classified.")
+    if faces == "main":
+        return rows["main"]
+    people = [subject_rows for subject_rows in rows.values() if any(row.face_found for row in subject_rows)]
+    result = []
+    for number, subject_rows in enumerate(people):
+        for row in subject_rows:
+            row.track_id = number
+            result.append(row)
+    return result
 
 
 def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -539,6 +621,8 @@ def _progress_bar(total: int, name: str, enabled: bool):
 
 __all__ = [
     "CROP_SOURCE_MIN_SIDE",
+    "FACE_MODES",
+    "MIN_FACE_FRACTION",
     "FrameStream",
     "VideoEndedEarly",
     "StreamStats",

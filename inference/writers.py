@@ -20,24 +20,32 @@ def _write_atomically(path: Path, write, mode: str = "w") -> None:
     write_atomically(path, write, mode)
 
 
+def _number(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
 def write_csv(timeline: Timeline, path: str | os.PathLike) -> Path:
-    """One row per window: start, end, label, confidence, face_found, face_fraction, then one column per label."""
+    """One row per window (per person and window with faces="all"): start, end, track_id, label, confidence,
+    face_found, face_fraction, then one column per label. A window without a face has an empty label,
+    confidence and probabilities."""
 
     def write(handle) -> None:
         writer = csv.writer(handle)
         writer.writerow(
-            ["start", "end", "label", "confidence", "face_found", "face_fraction", *timeline.labels]
+            ["start", "end", "track_id", "label", "confidence", "face_found", "face_fraction", *timeline.labels]
         )
         for row in timeline.windows:
+            probabilities = row.probabilities or {}
             writer.writerow(
                 [
                     f"{row.start:.3f}",
                     f"{row.end:.3f}",
+                    "" if row.track_id is None else row.track_id,
                     row.label,
-                    f"{row.confidence:.6f}",
+                    _number(row.confidence, 6),
                     int(row.face_found),
                     f"{row.face_fraction:.3f}",
-                    *(f"{row.probabilities[label]:.6f}" for label in timeline.labels),
+                    *(_number(probabilities.get(label), 6) for label in timeline.labels),
                 ]
             )
 
@@ -46,49 +54,76 @@ def write_csv(timeline: Timeline, path: str | os.PathLike) -> Path:
 
 
 def write_json(timeline: Timeline, path: str | os.PathLike) -> Path:
-    """The whole timeline with its metadata (video, model, fps, window, stride, labels, label shares)."""
+    """The whole timeline with its metadata (video, model, fps, window, stride, labels, label shares); windows
+    without a face have null confidence and probabilities."""
     _write_atomically(Path(path), lambda handle: handle.write(json.dumps(timeline.to_dict(), indent=1) + "\n"))
     return Path(path)
 
 
 def write_plot(timeline: Timeline, path: str | os.PathLike) -> Path:
-    """PNG: each label's probability over time (window centres); windows without a face are shaded grey."""
+    """PNG: each label's probability over time (window centres), one panel per person with faces="all".
+
+    Windows without a face are shaded grey and the curves stop there: a gap, not a line drawn across windows
+    where nothing was seen."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
-    times = np.array([(row.start + row.end) / 2 for row in timeline.windows])
-    figure = Figure(figsize=(10, 4), dpi=100, layout="constrained")
-    axes = figure.add_subplot()
-    for label in timeline.labels:
-        values = [row.probabilities[label] for row in timeline.windows]
-        axes.plot(times, values, marker="o" if len(times) < 30 else None, markersize=3, label=label)
-    for row in timeline.windows:
-        if not row.face_found:
-            axes.axvspan(row.start, row.end, color="0.85", zorder=0, linewidth=0)
-    axes.set_xlim(0, max(timeline.duration, 1e-3))
-    axes.set_ylim(0, 1)
-    axes.set_xlabel("time (s)")
-    axes.set_ylabel("probability")
-    axes.set_title(f"{Path(timeline.video).name}: expression probabilities (grey: no face)")
-    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    people = timeline.track_ids or [None]
+    figure = Figure(figsize=(10, 1.2 + 2.8 * len(people)), dpi=100, layout="constrained")
+    panels = figure.subplots(len(people), 1, sharex=True, squeeze=False)[:, 0]
+    for axes, person in zip(panels, people):
+        rows = [row for row in timeline.windows if person is None or row.track_id == person]
+        times = np.array([(row.start + row.end) / 2 for row in rows])
+        for label in timeline.labels:
+            values = [row.probabilities[label] if row.probabilities else np.nan for row in rows]
+            axes.plot(times, values, marker="o" if len(times) < 30 else None, markersize=3, label=label)
+        for row in rows:
+            if not row.face_found:
+                axes.axvspan(row.start, row.end, color="0.85", zorder=0, linewidth=0)
+        axes.set_xlim(0, max(timeline.duration, 1e-3))
+        axes.set_ylim(0, 1)
+        axes.set_ylabel("probability")
+        found, total = timeline.face_windows(person)
+        who = "" if person is None else f"person {person}: "
+        axes.set_title(f"{who}face in {found} of {total} windows (grey: no face)", fontsize="medium")
+    panels[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    panels[-1].set_xlabel("time (s)")
+    figure.suptitle(f"{Path(timeline.video).name}: expression probabilities")
     _write_atomically(Path(path), lambda handle: figure.savefig(handle, format="png"), mode="wb")
     return Path(path)
 
 
+def face_status(timeline: Timeline) -> str:
+    """'face found in N of M windows' (per person with faces="all"), or that no face was found."""
+    if not timeline.face_crop:
+        return "face crop off: every window classified"
+    found, total = timeline.face_windows()
+    if found == 0:
+        return f"no face found in any of the {total} windows: no expression reported"
+    if timeline.faces == "all":
+        people = "; ".join(
+            f"person {person}: {timeline.face_windows(person)[0]}" for person in timeline.track_ids
+        )
+        return f"face found in {found} of {total} windows ({len(timeline.track_ids)} people; {people})"
+    return f"face found in {found} of {total} windows"
+
+
 def summarize(timeline: Timeline) -> str:
-    """A few lines for the terminal: length, windows, face coverage, the dominant expressions, speed."""
+    """A few lines for the terminal: length, windows, face coverage, the dominant expressions (over face
+    windows only; none when no face was seen), speed."""
     shares = sorted(timeline.label_shares().items(), key=lambda item: -item[1])
     top = ", ".join(f"{label} {share:.0%}" for label, share in shares[:3] if share > 0)
-    with_face = sum(row.face_found for row in timeline.windows)
     lines = [
         f"{timeline.video}: {timeline.duration:.1f} s at {timeline.fps:.2f} fps, {len(timeline.windows)} windows "
-        f"of {timeline.window_seconds:g} s every {timeline.stride_seconds:g} s",
-        f"  face found in {with_face}/{len(timeline.windows)} windows"
-        if timeline.face_crop
-        else "  face crop off",
-        f"  expressions: {top}",
-        f"  processed in {timeline.processing_seconds:.1f} s ({timeline.realtime_factor:.2f}x real time)",
+        f"of {timeline.window_seconds:g} s every {timeline.stride_seconds:g} s"
+        if timeline.faces == "main"
+        else f"{timeline.video}: {timeline.duration:.1f} s at {timeline.fps:.2f} fps, windows of "
+        f"{timeline.window_seconds:g} s every {timeline.stride_seconds:g} s",
+        f"  {face_status(timeline)}",
     ]
+    if top:
+        lines.append(f"  expressions: {top}")
+    lines.append(f"  processed in {timeline.processing_seconds:.1f} s ({timeline.realtime_factor:.2f}x real time)")
     return "\n".join(lines)
 
 
-__all__ = ["summarize", "write_csv", "write_json", "write_plot"]
+__all__ = ["face_status", "summarize", "write_csv", "write_json", "write_plot"]

@@ -3,11 +3,12 @@
 The models are trained on face crops, so an ordinary video (a talking head, an interview) must be reduced to the
 face first. The steps, each a small function:
 
-1. `HaarFaceDetector.detect`: OpenCV's frontal-face Haar cascade, whose weights ship inside the
-   `opencv-python-headless` 4.x wheel (nothing is downloaded at run time), on a gray frame downscaled to
-   `detect_width` pixels. Detection is the expensive step, so callers run it on a subset of frames (the sampled
-   ones, or every k-th frame) and let tracking fill in the rest.
-2. `link_tracks`: detections of consecutive attempts are chained into tracks by box overlap.
+1. A detector from `face_detection` (YuNet by default, the Haar cascade as fallback) gives boxes with a
+   confidence. Detection is the expensive step, so callers run it on a subset of frames (the sampled ones, or
+   every k-th frame) and let tracking fill in the rest.
+2. `FaceTracker` (`link_tracks` for a finished list): detections of consecutive attempts are chained into tracks
+   by box overlap, each with a stable id. A track needs `min_track_detections` detections to count as a face, so
+   a stray box on one frame (a poster, a texture) is not one.
 3. `main_track`: the face that is both large and persistent (highest sum of box sizes) among those present
    around a frame is the one followed there (`follow_main_face` does 2-4 for a list of frames).
 4. `track_boxes`: its boxes are smoothed over time (Gaussian weights on centre and size, which removes the
@@ -20,106 +21,19 @@ face first. The steps, each a small function:
 `dfer.inference.timeline` runs the same functions over a long video in a streaming pass.
 
 This file is copied next to checkpoints (the video processor imports it), so it imports only numpy and torch at
-module level; OpenCV is imported when a face is actually detected or cropped.
+module level; OpenCV and the detector libraries are imported when a face is actually detected or cropped.
 """
 
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
+from .face_detection import FaceDetector, import_cv2, load_face_detector
 
 
 class NoFaceFoundError(ValueError):
     """No face was detected anywhere in a video (or clip)."""
-
-
-def import_cv2():
-    """OpenCV, or a clear error saying which package provides it."""
-    try:
-        import cv2
-    except ImportError as error:
-        raise ImportError(
-            "Face detection needs OpenCV with its bundled Haar cascades: pip install 'opencv-python-headless<5' "
-            "(version 5 no longer ships the cascade files)."
-        ) from error
-    return cv2
-
-
-class HaarFaceDetector:
-    """Frontal faces with an OpenCV Haar cascade, on a gray copy of the frame at most `detect_width` wide.
-
-    Args:
-        detect_width: frames wider than this are downscaled before detection (cost grows with pixel count; a face
-            in a 720p talking-head video is still 60+ pixels wide at 320).
-        min_face_fraction: smallest face searched for, as a fraction of the detection image's shorter side.
-        scale_factor, min_neighbors: the cascade's pyramid step and the number of overlapping hits a detection
-            needs (higher = fewer false positives, more misses).
-        cascade: file name inside `cv2.data.haarcascades`, or a path to a cascade XML.
-    """
-
-    def __init__(
-        self,
-        detect_width: int = 320,
-        min_face_fraction: float = 0.12,
-        scale_factor: float = 1.1,
-        min_neighbors: int = 5,
-        cascade: str = DEFAULT_CASCADE,
-    ):
-        cv2 = import_cv2()
-        path = cascade
-        if "/" not in cascade and "\\" not in cascade:
-            data = getattr(cv2, "data", None)
-            if data is None or not hasattr(data, "haarcascades"):
-                raise ImportError(
-                    "This OpenCV build does not ship Haar cascades (cv2.data.haarcascades is missing); install "
-                    "'opencv-python-headless<5'."
-                )
-            path = data.haarcascades + cascade
-        self.classifier = cv2.CascadeClassifier(path)
-        if self.classifier.empty():
-            raise ValueError(f"Cannot load the Haar cascade {path}.")
-        self.detect_width = int(detect_width)
-        self.min_face_fraction = float(min_face_fraction)
-        self.scale_factor = float(scale_factor)
-        self.min_neighbors = int(min_neighbors)
-
-    def detection_size(self, height: int, width: int) -> tuple[int, int]:
-        """(height, width) of the image the cascade runs on for a frame of this size."""
-        if width <= self.detect_width:
-            return height, width
-        return max(1, round(height * self.detect_width / width)), self.detect_width
-
-    def detect(self, image: np.ndarray) -> np.ndarray:
-        """Face boxes (N, 4) float32 as (x0, y0, x1, y1) in `image`'s pixel coordinates, largest first.
-
-        `image` is uint8 RGB (H, W, 3) or gray (H, W); a gray image already at `detection_size` (as a decoder can
-        produce it directly) skips all conversion.
-        """
-        cv2 = import_cv2()
-        image = np.asarray(image)
-        if image.dtype != np.uint8:
-            image = np.clip(image * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-        height, width = gray.shape
-        small_height, small_width = self.detection_size(height, width)
-        if (small_height, small_width) != (height, width):
-            gray = cv2.resize(gray, (small_width, small_height), interpolation=cv2.INTER_AREA)
-        # Lighting varies wildly in user videos; the cascade was trained on normalised patches.
-        gray = cv2.equalizeHist(np.ascontiguousarray(gray))
-        min_side = max(12, round(self.min_face_fraction * min(small_height, small_width)))
-        found = self.classifier.detectMultiScale(
-            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(min_side, min_side)
-        )
-        if len(found) == 0:
-            return np.zeros((0, 4), np.float32)
-        boxes = np.asarray(found, np.float32).reshape(-1, 4)
-        boxes[:, 2:] += boxes[:, :2]  # (x, y, w, h) -> (x0, y0, x1, y1)
-        boxes *= np.float32(width / small_width)
-        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        return boxes[np.argsort(-areas)]
 
 
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -138,37 +52,54 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 @dataclass
 class FaceTrack:
-    """One face followed over time: the frames where it was detected and its box there (x0, y0, x1, y1)."""
+    """One face followed over time: the frames where it was detected, its box there (x0, y0, x1, y1) and the
+    detector's confidence. `track_id` is stable for the life of the track; `detections_seen` counts every
+    detection it ever had (older ones may have been forgotten to bound memory)."""
 
     indices: list[int]
     boxes: list[np.ndarray]
+    confidences: list[float] = field(default_factory=list)
+    track_id: int = 0
+    detections_seen: int = 0
 
     @property
     def score(self) -> float:
         """Large and persistent: the sum over its detections of the box side."""
         return float(sum(np.sqrt(max((b[2] - b[0]) * (b[3] - b[1]), 0.0)) for b in self.boxes))
 
+    def add(self, index: int, box: np.ndarray) -> None:
+        self.indices.append(int(index))
+        self.boxes.append(np.asarray(box[:4], np.float32))
+        self.confidences.append(float(box[4]) if len(box) > 4 else 1.0)
+        self.detections_seen += 1
 
-def link_tracks(
-    detections: list[tuple[int, np.ndarray]], max_gap: int, min_iou: float = 0.2
-) -> list[FaceTrack]:
-    """Chain per-frame detections [(frame index, boxes (N, 4)), ...] (ascending indices) into tracks.
+
+class FaceTracker:
+    """Online tracking: `update(index, boxes)` with each detection attempt in frame order.
 
     A detection continues the track whose last box overlaps it most (IoU >= `min_iou`), provided that track was
-    seen at most `max_gap` frames earlier; every other detection starts a new track. Matching is greedy, best
-    overlap first, one detection per track and frame.
+    seen at most `max_gap` frames earlier; every other detection starts a new track with the next id. Matching is
+    greedy, best overlap first, one detection per track and frame. `forget_before(index)` drops older detections
+    (and tracks left without any), so memory stays bounded over a long video while ids stay stable.
     """
-    tracks: list[FaceTrack] = []
-    for index, boxes in detections:
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-        live = [track for track in tracks if index - track.indices[-1] <= max_gap]
+
+    def __init__(self, max_gap: int, min_iou: float = 0.2):
+        self.max_gap = int(max_gap)
+        self.min_iou = float(min_iou)
+        self.tracks: list[FaceTrack] = []
+        self._next_id = 0
+
+    def update(self, index: int, boxes: np.ndarray) -> None:
+        boxes = np.asarray(boxes, np.float32)
+        boxes = boxes.reshape(-1, boxes.shape[-1] if boxes.ndim == 2 and boxes.shape[-1] >= 4 else 4)
+        live = [track for track in self.tracks if index - track.indices[-1] <= self.max_gap]
         pairs = []
         for track_number, track in enumerate(live):
-            overlaps = box_iou(track.boxes[-1], boxes)
+            overlaps = box_iou(track.boxes[-1], boxes[:, :4])
             pairs.extend(
                 (float(overlap), track_number, box_number)
                 for box_number, overlap in enumerate(overlaps)
-                if overlap >= min_iou
+                if overlap >= self.min_iou
             )
         used_tracks, used_boxes = set(), set()
         for _, track_number, box_number in sorted(pairs, reverse=True):
@@ -176,12 +107,34 @@ def link_tracks(
                 continue
             used_tracks.add(track_number)
             used_boxes.add(box_number)
-            live[track_number].indices.append(index)
-            live[track_number].boxes.append(boxes[box_number])
+            live[track_number].add(index, boxes[box_number])
         for box_number, box in enumerate(boxes):
             if box_number not in used_boxes:
-                tracks.append(FaceTrack([index], [box]))
-    return tracks
+                track = FaceTrack([], [], track_id=self._next_id)
+                track.add(index, box)
+                self.tracks.append(track)
+                self._next_id += 1
+
+    def forget_before(self, index: int) -> None:
+        for track in self.tracks:
+            keep = next((k for k, seen in enumerate(track.indices) if seen >= index), len(track.indices))
+            del track.indices[:keep], track.boxes[:keep], track.confidences[:keep]
+        self.tracks = [track for track in self.tracks if track.indices]
+
+    def faces(self, min_detections: int = 1) -> list[FaceTrack]:
+        """The tracks with at least `min_detections` detections: the ones that count as faces."""
+        return [track for track in self.tracks if track.detections_seen >= min_detections]
+
+
+def link_tracks(
+    detections: list[tuple[int, np.ndarray]], max_gap: int, min_iou: float = 0.2, min_detections: int = 1
+) -> list[FaceTrack]:
+    """Tracks of a finished list of detection attempts [(frame index, boxes (N, 4) or (N, 5)), ...] (ascending
+    indices), keeping those with at least `min_detections` detections (see `FaceTracker`)."""
+    tracker = FaceTracker(max_gap, min_iou)
+    for index, boxes in detections:
+        tracker.update(index, boxes)
+    return tracker.faces(min_detections)
 
 
 def main_track(tracks: list[FaceTrack], at: int | None = None, max_gap: int = 0) -> FaceTrack | None:
@@ -201,18 +154,28 @@ def main_track(tracks: list[FaceTrack], at: int | None = None, max_gap: int = 0)
     return min(tracks, key=lambda track: (min(abs(index - at) for index in track.indices), -track.score))
 
 
+@dataclass
+class FollowedFace:
+    """The main face at each query frame: `boxes` (Q, 3) as (centre x, centre y, side), `found` (Q,) whether a
+    detection of it is near, `track_ids` (Q,) the id of the track followed there."""
+
+    boxes: np.ndarray
+    found: np.ndarray
+    track_ids: list[int]
+
+
 def follow_main_face(
-    detections: list[tuple[int, np.ndarray]],
+    tracks: list[FaceTrack],
     query_indices,
     smoothing: float,
     max_gap: int,
     found_within: int = 0,
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Boxes (Q, 3) as (centre x, centre y, side) of the main face at each query frame and whether it was
-    detected within `found_within` frames of it (Q,), from the detection attempts [(frame index, boxes (N, 4)),
-    ...]; None when no attempt found a face. The main face is chosen per query frame (`main_track` with `at`);
-    tracks continue over gaps of up to `max_gap` frames."""
-    tracks = link_tracks(detections, max_gap)
+) -> FollowedFace | None:
+    """Where the main face is at each query frame, from the face tracks (None without tracks).
+
+    The main face is chosen per query frame (`main_track` with `at`); its boxes are smoothed and interpolated
+    (`track_boxes`), and a frame counts as showing it when one of its detections lies within `found_within`
+    frames."""
     if not tracks:
         return None
     queries = [int(index) for index in query_indices]
@@ -223,7 +186,7 @@ def follow_main_face(
         positions = [position for position, other in enumerate(chosen) if other is track]
         track_box, track_found = track_boxes(track, [queries[p] for p in positions], smoothing, found_within)
         boxes[positions], found[positions] = track_box, track_found
-    return boxes, found
+    return FollowedFace(boxes, found, [track.track_id for track in chosen])
 
 
 def track_boxes(
@@ -292,30 +255,30 @@ def centre_square(height: int, width: int) -> np.ndarray:
 class FaceCropOptions:
     """How faces are found and cropped (shared by the video processor and the `dfer predict` command).
 
-    margin: added on each side of the detected box, as a fraction of its side (Haar boxes are tight around
+    margin: added on each side of the detected box, as a fraction of its side (detector boxes are tight around
         brows-to-mouth; the training crops show the whole face).
     smoothing_seconds: standard deviation of the Gaussian that smooths boxes over time.
     max_gap_seconds: the longest gap between two detections of one face that still links them into one track
         (boxes in the gap are interpolated).
+    face_detector: "auto" (YuNet when installed, else Haar), "yunet" or "haar" (see `face_detection`).
+    detect_width, min_confidence: the detector's working width and confidence threshold (None: its defaults).
+    rotation_search: search frames without a face again rotated by +-35 degrees (strongly tilted heads).
+    min_track_detections: detections a track needs to count as a face; fewer is a stray box, ignored. Callers
+        that detect on only a few frames lower it to what they searched.
     """
 
     margin: float = 0.2
     smoothing_seconds: float = 0.2
     max_gap_seconds: float = 0.5
-    detect_width: int = 320
-    min_face_fraction: float = 0.12
-    min_neighbors: int = 5
+    face_detector: str = "auto"
+    detect_width: int | None = None
+    min_confidence: float | None = None
+    rotation_search: bool = True
+    min_track_detections: int = 3
 
-    def detector(self) -> "HaarFaceDetector":
-        """The detector these options describe (loaded once per process: parsing a cascade takes a while)."""
-        return _cached_detector(self.detect_width, self.min_face_fraction, self.min_neighbors)
-
-
-@lru_cache(maxsize=4)
-def _cached_detector(detect_width: int, min_face_fraction: float, min_neighbors: int) -> HaarFaceDetector:
-    return HaarFaceDetector(
-        detect_width=detect_width, min_face_fraction=min_face_fraction, min_neighbors=min_neighbors
-    )
+    def load_detector(self) -> FaceDetector:
+        """The detector these options describe (built once per process and setting)."""
+        return load_face_detector(self.face_detector, self.detect_width, self.min_confidence, self.rotation_search)
 
 
 @dataclass
@@ -334,33 +297,33 @@ def crop_clip_faces(
     output_size: tuple[int, int],
     fps: float = 30.0,
     options: FaceCropOptions | None = None,
-    detector: HaarFaceDetector | None = None,
+    detector: FaceDetector | None = None,
     name: str = "the video",
 ) -> ClipFaces:
     """Face crops of a few frames of one clip: uint8 or [0, 1] float (T, 3, H, W) in, uint8 (T, 3, *output_size)
     out, with the boxes used and whether each frame is near a detection of the main face.
 
     Detection runs on every given frame (the sampled ones); `indices` are their frame numbers in the video, so
-    that smoothing and interpolation use real time distances. Raises `NoFaceFoundError` when no frame shows a
-    face.
+    that smoothing and interpolation use real time distances. A face must be found on at least
+    `min_track_detections` of them (or on all, for fewer frames). Raises `NoFaceFoundError` when none is.
     """
     options = options or FaceCropOptions()
-    detector = detector or options.detector()
+    detector = detector or options.load_detector()
     images = _to_uint8_hwc(frames)
     indices = [int(index) for index in indices]
     unique = sorted(set(indices))
     first_position = {index: indices.index(index) for index in unique}
     max_gap = max(1, round(options.max_gap_seconds * fps))
     detections = [(index, detector.detect(images[first_position[index]])) for index in unique]
-    followed = follow_main_face(detections, indices, options.smoothing_seconds * fps, max_gap)
+    tracks = link_tracks(detections, max_gap, min_detections=min(options.min_track_detections, len(unique)))
+    followed = follow_main_face(tracks, indices, options.smoothing_seconds * fps, max_gap)
     if followed is None:
         raise NoFaceFoundError(
             f"No face found in {name} ({len(unique)} frames searched). Pass a video that shows a face, or turn "
             "face cropping off if the video is already a face crop."
         )
-    boxes, found = followed
-    crops = [crop_square(image, box, options.margin, output_size) for image, box in zip(images, boxes)]
-    return ClipFaces(torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous(), boxes, found)
+    crops = [crop_square(image, box, options.margin, output_size) for image, box in zip(images, followed.boxes)]
+    return ClipFaces(torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous(), followed.boxes, followed.found)
 
 
 def _to_uint8_hwc(frames: torch.Tensor) -> np.ndarray:
@@ -374,17 +337,16 @@ def _to_uint8_hwc(frames: torch.Tensor) -> np.ndarray:
 
 __all__ = [
     "ClipFaces",
-    "DEFAULT_CASCADE",
     "FaceCropOptions",
     "FaceTrack",
-    "HaarFaceDetector",
+    "FaceTracker",
+    "FollowedFace",
     "NoFaceFoundError",
     "box_iou",
     "centre_square",
     "crop_clip_faces",
     "crop_square",
     "follow_main_face",
-    "import_cv2",
     "link_tracks",
     "main_track",
     "track_boxes",

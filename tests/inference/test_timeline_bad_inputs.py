@@ -73,7 +73,7 @@ def test_a_symlink_at_the_output_name_is_replaced_not_followed(tmp_path):
     (tmp_path / "talk.csv").symlink_to(victim)
     write_csv(small_timeline(), tmp_path / "talk.csv")
     assert victim.read_text() == "precious\n"
-    assert not (tmp_path / "talk.csv").is_symlink() and "start,end,label" in (tmp_path / "talk.csv").read_text()
+    assert not (tmp_path / "talk.csv").is_symlink() and "start,end,track_id,label" in (tmp_path / "talk.csv").read_text()
 
 
 def test_written_files_get_the_usual_permissions(tmp_path):

@@ -7,16 +7,18 @@ import sys
 import numpy as np
 import pytest
 import torch
+from face_videos import FACE as PHOTO_FACE
+from face_videos import SIZE as PHOTO_SIZE
+from face_videos import astronaut, write_face_video
 from tiny_models import tiny_gca_resnet_config as tiny_config
 from transformers import pipeline
 
 import dfer.modeling  # noqa: F401  (registers the Auto classes)
-from dfer.data.face_samples import talking_head_frames, write_noise_video, write_talking_head_video
+from dfer.data.face_samples import photo_frames, talking_head_frames, write_noise_video
 from dfer.modeling import GcaResNetForVideoClassification
 from dfer.processing import DferVideoProcessor
 from dfer.processing.face_crop import (
     FaceTrack,
-    HaarFaceDetector,
     NoFaceFoundError,
     crop_clip_faces,
     crop_square,
@@ -25,6 +27,7 @@ from dfer.processing.face_crop import (
     main_track,
     track_boxes,
 )
+from dfer.processing.face_detection import HaarFaceDetector
 
 SIZE = (120, 160)
 FACE = 56
@@ -47,7 +50,8 @@ def test_detector_finds_the_pasted_face(size, face):
     for frame, position in talking_head_frames(4, size, face):
         boxes = detector.detect(frame)
         assert len(boxes) == 1
-        x0, y0, x1, y1 = boxes[0]
+        x0, y0, x1, y1, confidence = boxes[0]
+        assert 0 < confidence <= 1
         # Boxes are in the frame's own pixels even when detection ran on a downscaled copy.
         centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
         assert np.abs(centre - pasted_centre(position)).max() < 0.15 * face
@@ -57,8 +61,8 @@ def test_detector_finds_the_pasted_face(size, face):
 def test_detector_finds_nothing_without_a_face():
     detector = HaarFaceDetector()
     rng = np.random.default_rng(0)
-    assert detector.detect(rng.integers(0, 256, (180, 320, 3), dtype=np.uint8)).shape == (0, 4)
-    assert detector.detect(np.full((180, 320), 128, np.uint8)).shape == (0, 4)
+    assert detector.detect(rng.integers(0, 256, (180, 320, 3), dtype=np.uint8)).shape == (0, 5)
+    assert detector.detect(np.full((180, 320), 128, np.uint8)).shape == (0, 5)
 
 
 def box(cx, cy, side):
@@ -93,10 +97,11 @@ def test_the_main_face_is_the_one_present_at_the_frame():
     assert main_track(tracks).indices[0] == 0  # overall: the most persistent
     assert main_track(tracks, at=100, max_gap=15).indices[0] == 90
     assert main_track(tracks, at=30, max_gap=15).indices[0] == 0
-    boxes, found = follow_main_face(detections, [30, 70, 80, 110], smoothing=0, max_gap=15)
-    np.testing.assert_allclose(boxes[:, 0], [60, 60, 200, 200], atol=1e-4)
-    assert found.tolist() == [True, False, False, False]  # 30 is a detection frame; the others are not
-    assert follow_main_face([(0, np.zeros((0, 4)))], [0], 0, 15) is None
+    followed = follow_main_face(tracks, [30, 70, 80, 110], smoothing=0, max_gap=15)
+    np.testing.assert_allclose(followed.boxes[:, 0], [60, 60, 200, 200], atol=1e-4)
+    assert followed.found.tolist() == [True, False, False, False]  # 30 is a detection frame; the others are not
+    assert followed.track_ids == [0, 0, 1, 1]
+    assert follow_main_face(link_tracks([(0, np.zeros((0, 4)))], 15), [0], 0, 15) is None
 
 
 def test_boxes_are_interpolated_across_gaps_held_at_the_ends_and_flagged_away_from_detections():
@@ -139,29 +144,32 @@ def test_crop_square_adds_the_margin_stays_inside_and_pads_when_too_large():
 
 
 def test_clip_faces_follow_the_moving_face():
-    frames, positions = zip(*talking_head_frames(40, SIZE, FACE))
+    frames, squares = zip(*photo_frames(40, [astronaut()], PHOTO_SIZE, PHOTO_FACE))
     indices = list(range(0, 40, 3))
     clip = torch.from_numpy(np.stack([frames[i] for i in indices])).permute(0, 3, 1, 2)
     faces = crop_clip_faces(clip, indices, (32, 32))
     assert faces.crops.shape == (len(indices), 3, 32, 32) and faces.crops.dtype == torch.uint8
     assert faces.found.all()
-    centres = np.stack([pasted_centre(positions[i]) for i in indices])
-    assert np.abs(faces.boxes[:, :2] - centres).max() < 0.15 * FACE
+    centres = np.stack([pasted_centre(squares[i][0]) for i in indices])
+    assert np.abs(faces.boxes[:, :2] - centres).max() < 0.15 * PHOTO_FACE
     # Float input in [0, 1] gives the same crops.
     same = crop_clip_faces(clip.float() / 255, indices, (32, 32))
     assert (same.crops.int() - faces.crops.int()).abs().max() <= 1
 
 
-def face_region(frame, position, size):
+def face_region(frame, position, size, share=1.0):
+    """The centre `share` of the pasted square (the photo's face, with its margin, for share ~0.6)."""
     x0, y0, side = position
+    inset = round(side * (1 - share) / 2)
+    x0, y0, side = x0 + inset, y0 + inset, side - 2 * inset
     face = torch.from_numpy(frame[y0 : y0 + side, x0 : x0 + side]).permute(2, 0, 1)[None].float() / 255
     return torch.nn.functional.interpolate(face, size=size, mode="bilinear", antialias=True)[0]
 
 
 def test_processor_face_crop_option_returns_the_face(tmp_path):
     path = tmp_path / "talk.mp4"
-    positions = write_talking_head_video(path, 2.0, SIZE, face_size=FACE)
-    frames = [frame for frame, _ in talking_head_frames(len(positions), SIZE, FACE)]
+    squares = write_face_video(path, 2.0)
+    frames = [frame for frame, _ in photo_frames(len(squares), [astronaut()], PHOTO_SIZE, PHOTO_FACE)]
     processor = DferVideoProcessor(num_frames=4, size={"height": 48, "width": 48})
     plain = processor(str(path), return_tensors="pt")["pixel_values"][0]
     cropped = processor(str(path), face_crop=True, return_tensors="pt")["pixel_values"][0]
@@ -170,8 +178,9 @@ def test_processor_face_crop_option_returns_the_face(tmp_path):
     # The crop (margin included) looks like the pasted face square; the whole frame does not.
     from dfer.processing.frame_sampling import sample_frame_indices
 
-    indices = sample_frame_indices(len(positions), 4, "segment")
-    truth = torch.stack([face_region(frames[i], positions[i], (48, 48)) for i in indices])
+    indices = sample_frame_indices(len(squares), 4, "segment")
+    # The face is about 40 px of the 110 px square; with the crop margin it fills the middle 60%.
+    truth = torch.stack([face_region(frames[i], squares[i][0], (48, 48), share=0.6) for i in indices])
     assert (cropped - truth).abs().mean() < 0.5 * (plain - truth).abs().mean()
 
 
@@ -205,10 +214,21 @@ def test_saved_processor_keeps_the_option_and_the_pipeline_crops_faces(tmp_path)
     assert DferVideoProcessor.from_pretrained(checkpoint).face_crop is True
 
     video = tmp_path / "talk.mp4"
-    write_talking_head_video(video, 1.0, SIZE, face_size=FACE)
+    write_face_video(video, 1.0)
     classifier = pipeline("video-classification", model=str(checkpoint))
     predictions = classifier(str(video), top_k=7)
     assert len(predictions) == 7 and abs(sum(p["score"] for p in predictions) - 1) < 1e-4
     noise = write_noise_video(tmp_path / "noise.mp4", 0.5, SIZE)
     with pytest.raises(NoFaceFoundError):
         classifier(str(noise))
+
+
+def test_the_processor_states_and_checks_its_face_detector(tmp_path):
+    processor = DferVideoProcessor(num_frames=4, size=32, face_crop=True, face_detector="haar")
+    processor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "video_preprocessor_config.json").read_text())
+    assert saved["face_detector"] == "haar"
+    assert (tmp_path / "face_detection.py").is_file()  # travels with the processor for trust_remote_code
+    assert DferVideoProcessor(num_frames=4).face_detector == "auto"
+    with pytest.raises(ValueError, match="Unknown face_detector 'retina'"):
+        DferVideoProcessor(face_detector="retina")

