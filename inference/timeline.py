@@ -453,9 +453,9 @@ def _stream_timeline(
     history = max(1, round(settings.history_seconds * rate))
     crop_source = (CROP_SOURCE_MIN_SIDE, CROP_SOURCE_MIN_SIDE)
     tracker = FaceTracker(max_gap)
-    # Tracks count as faces after this many detections (a stray box is not a face), but never more than the
-    # detections a video this short can give.
-    min_detections = max(1, min(options.min_track_detections, len(detect_frames)))
+    # Tracks count as faces after this many detections (a stray box is not a face); a video too short for that
+    # needs the face on half of its detection attempts.
+    min_detections = max(1, min(options.min_track_detections, (len(detect_frames) + 1) // 2))
 
     rows: dict[object, list[WindowPrediction | None]] = {}
     subjects: dict[object, _SubjectCrops] = {}

@@ -263,8 +263,11 @@ class FaceCropOptions:
     face_detector: "auto" (YuNet when installed, else Haar), "yunet" or "haar" (see `face_detection`).
     detect_width, min_confidence: the detector's working width and confidence threshold (None: its defaults).
     rotation_search: search frames without a face again rotated by +-35 degrees (strongly tilted heads).
-    min_track_detections: detections a track needs to count as a face; fewer is a stray box, ignored. Callers
-        that detect on only a few frames lower it to what they searched.
+    min_track_detections: detections a track needs to count as a face; fewer is a stray box, ignored. The
+        default, 6, is 0.6 s of detections every 0.1 s: shorter than the half window (1 s of a 2 s window) a
+        face needs for its window to be classified anyway, longer than the short bursts in which a detector
+        takes a texture or a drawing for a face. A clip searched on
+        only a few frames (the video processor) needs the face on half of them.
     """
 
     margin: float = 0.2
@@ -274,7 +277,7 @@ class FaceCropOptions:
     detect_width: int | None = None
     min_confidence: float | None = None
     rotation_search: bool = True
-    min_track_detections: int = 3
+    min_track_detections: int = 6
 
     def load_detector(self) -> FaceDetector:
         """The detector these options describe (built once per process and setting)."""
@@ -305,7 +308,7 @@ def crop_clip_faces(
 
     Detection runs on every given frame (the sampled ones); `indices` are their frame numbers in the video, so
     that smoothing and interpolation use real time distances. A face must be found on at least
-    `min_track_detections` of them (or on all, for fewer frames). Raises `NoFaceFoundError` when none is.
+    `min_track_detections` of them, or on half of them for fewer frames. Raises `NoFaceFoundError` when none is.
     """
     options = options or FaceCropOptions()
     detector = detector or options.load_detector()
@@ -315,7 +318,8 @@ def crop_clip_faces(
     first_position = {index: indices.index(index) for index in unique}
     max_gap = max(1, round(options.max_gap_seconds * fps))
     detections = [(index, detector.detect(images[first_position[index]])) for index in unique]
-    tracks = link_tracks(detections, max_gap, min_detections=min(options.min_track_detections, len(unique)))
+    needed = min(options.min_track_detections, (len(unique) + 1) // 2)
+    tracks = link_tracks(detections, max_gap, min_detections=needed)
     followed = follow_main_face(tracks, indices, options.smoothing_seconds * fps, max_gap)
     if followed is None:
         raise NoFaceFoundError(
