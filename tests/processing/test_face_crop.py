@@ -107,9 +107,9 @@ def test_the_main_face_is_the_one_present_at_the_frame():
 def test_boxes_are_interpolated_across_gaps_held_at_the_ends_and_flagged_away_from_detections():
     track = FaceTrack([10, 20], [box(100, 50, 40), box(200, 70, 60)])
     boxes, found = track_boxes(track, [0, 10, 15, 20, 22, 60], smoothing=0, found_within=2)
-    np.testing.assert_allclose(boxes[2], [150, 60, 50], atol=1e-4)
-    np.testing.assert_allclose(boxes[0], [100, 50, 40], atol=1e-4)  # before the first detection: held
-    np.testing.assert_allclose(boxes[5], [200, 70, 60], atol=1e-4)  # after the last: held
+    np.testing.assert_allclose(boxes[2], [150, 60, 50, 0], atol=1e-4)
+    np.testing.assert_allclose(boxes[0], [100, 50, 40, 0], atol=1e-4)  # before the first detection: held
+    np.testing.assert_allclose(boxes[5], [200, 70, 60, 0], atol=1e-4)  # after the last: held
     assert found.tolist() == [False, True, False, True, True, False]
 
 
@@ -224,10 +224,10 @@ def test_saved_processor_keeps_the_option_and_the_pipeline_crops_faces(tmp_path)
 
 
 def test_the_processor_states_and_checks_its_face_detector(tmp_path):
-    processor = DferVideoProcessor(num_frames=4, size=32, face_crop=True, face_detector="haar")
+    processor = DferVideoProcessor(num_frames=4, size=32, face_crop=True, face_detector="haar", face_align=True)
     processor.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "video_preprocessor_config.json").read_text())
-    assert saved["face_detector"] == "haar"
+    assert saved["face_detector"] == "haar" and saved["face_align"] is True
     assert (tmp_path / "face_detection.py").is_file()  # travels with the processor for trust_remote_code
     assert DferVideoProcessor(num_frames=4).face_detector == "auto"
     with pytest.raises(ValueError, match="Unknown face_detector 'retina'"):

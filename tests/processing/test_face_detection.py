@@ -123,3 +123,29 @@ def test_a_stray_box_is_not_a_face_and_ids_survive_forgetting():
     assert kept.track_id == 0 and kept.indices[0] == 21 and kept.detections_seen == 10
     tracker.update(30, face[None])
     assert tracker.faces(3)[0].track_id == 0  # the same person keeps the same id
+
+
+@pytest.mark.parametrize("tilt", [20, -35])
+def test_aligned_boxes_measure_the_tilt_and_level_the_eyes(tilt):
+    from dfer.processing.face_crop import aligned_boxes, crop_square
+    from dfer.processing.face_detection import load_face_landmarker
+
+    detector, landmarker = load_face_detector("yunet"), load_face_landmarker()
+    (upright_frame, (upright_square,)), *_ = frames_of(0, 70, count=1)
+    (tilted_frame, (tilted_square,)), *_ = frames_of(tilt, 70, count=1)
+    upright = aligned_boxes(upright_frame, detector.detect(upright_frame), landmarker)[0]
+    tilted = aligned_boxes(tilted_frame, detector.detect(tilted_frame), landmarker)[0]
+    # photo_frames turns the photo counter-clockwise by `tilt`: the eye line's image angle becomes about -tilt.
+    assert tilted[5] == pytest.approx(upright[5] - tilt, abs=6)
+    assert np.abs(((tilted[:2] + tilted[2:4]) / 2) - centre(tilted_square)).max() < 0.15 * tilted_square[2]
+    assert tilted[2] - tilted[0] == pytest.approx(upright[2] - upright[0], rel=0.15)  # scale from the eyes
+
+    def crop(frame, box, align):
+        cx, cy, side = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0]
+        return crop_square(frame, (cx, cy, side, box[5] if align else 0.0), 0.2, (64, 64)).astype(float)
+
+    reference = crop(upright_frame, upright, True)
+    # Levelled, the tilted face looks like the upright one; left tilted, it does not.
+    assert np.abs(crop(tilted_frame, tilted, True) - reference).mean() < 0.6 * np.abs(
+        crop(tilted_frame, tilted, False) - reference
+    ).mean()
