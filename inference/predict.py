@@ -17,7 +17,7 @@ from transformers.models.auto.video_processing_auto import AutoVideoProcessor
 
 import dfer.modeling  # noqa: F401  (registers the models and the video processor with the Auto classes)
 from dfer.processing.face_crop import FaceCropOptions
-from dfer.processing.face_detection import load_face_landmarker
+from dfer.processing.face_detection import import_cv2, load_face_landmarker
 
 from .timeline import FACE_MODES, Timeline, predict_timeline, resolve_device
 from .writers import write_csv, write_json, write_plot
@@ -146,9 +146,12 @@ def predict_videos(
         raise ValueError(f"faces must be one of {', '.join(FACE_MODES)}, got {faces!r}.")
     face_options = FaceCropOptions(margin=margin, face_detector=face_detector, align=align_faces)
     if face_crop:  # an unknown or uninstalled detector or landmarker is reported before the model loads
-        face_options.load_detector()
-        if align_faces:
-            load_face_landmarker()
+        try:
+            face_options.load_detector()
+            if align_faces:
+                load_face_landmarker()
+        except import_cv2().error as error:  # a damaged network file
+            raise ValueError(f"cannot load the face detector: {error}") from error
     check_output_folder(output_dir)
     videos = [str(video) for video in videos]
     device = resolve_device(device)
@@ -174,7 +177,7 @@ def predict_videos(
                 model_name=model,
                 faces=faces,
             )
-        except (FileNotFoundError, ValueError, ImportError) as error:
+        except (FileNotFoundError, ValueError, ImportError, import_cv2().error) as error:
             result.error = str(error)
         if result.timeline is not None:
             writers = [(write_csv, ".csv"), (write_json, ".json")] + ([(write_plot, ".png")] if plot else [])
@@ -184,6 +187,9 @@ def predict_videos(
                     result.written.append(write(result.timeline, target))
                 except OSError as error:
                     result.error = f"cannot write {target}: {_reason(error)}"
+                    break
+                except ValueError as error:  # e.g. a plot too large for matplotlib (hundreds of people)
+                    result.error = f"cannot write {target}: {error}"
                     break
         results.append(result)
         if on_result is not None:

@@ -5,7 +5,8 @@
 - Windows (`plan_windows`) of `window_seconds` every `stride_seconds`; each window reads the model's `num_frames`
   frames with the processor's sampler, exactly as a clip of that length would be read in evaluation.
 - Frames are decoded once, in order (`FrameStream`). Face detection runs every `detect_interval` seconds on a
-  small gray copy made by the decoder's scaler; full-colour frames are converted only for the sampled frames and
+  small copy made by the decoder's scaler (gray for Haar), on the whole frame every `full_frame_seconds` and
+  only around the tracked faces in between; full-colour frames are converted only for the sampled frames and
   held only until their face box is settled, i.e. until detections `lookahead` frames later are known.
 - Boxes come from `face_crop`: the main face over the surrounding seconds, smoothed and interpolated. Windows are
   classified in batches as soon as all their crops exist, and crops are dropped as soon as no later window uses
@@ -244,7 +245,7 @@ class Timeline:
 
     @property
     def track_ids(self) -> list[int]:
-        """The people with a timeline of their own (faces="all"), in order of first appearance."""
+        """The people with a timeline of their own (faces="all"), in the order their tracks were confirmed."""
         return sorted({row.track_id for row in self.windows if row.track_id is not None}) if self.faces == "all" else []
 
     def face_windows(self, track_id: int | None = None) -> tuple[int, int]:
@@ -377,6 +378,8 @@ def predict_timeline(
     """
     if faces not in FACE_MODES:
         raise ValueError(f"faces must be one of {', '.join(FACE_MODES)}, got {faces!r}.")
+    if not face_crop:
+        faces = "main"  # no detection, no people: the whole frame is the one face
     started = time.perf_counter()
     stats = stats if stats is not None else StreamStats()
     options = face_options or FaceCropOptions()
@@ -446,18 +449,25 @@ def _stream_timeline(
     sampled_set = set(sampled)
     wanted = sorted(sampled_set | detect_frames)
     detector = options.load_detector() if face_crop else None
+    # Whole frames are searched at detection frames that are multiples of this; in between, around tracked faces.
+    full_step = max(detect_step, round(options.full_frame_seconds * rate) // detect_step * detect_step)
     max_gap = max(1, round(options.max_gap_seconds * rate))
     smoothing = options.smoothing_seconds * rate
-    # A box is settled once every detection that can move it (interpolation across a gap, smoothing) is known.
-    lookahead = max_gap + round(3 * smoothing) + detect_step if face_crop else 0
     history = max(1, round(settings.history_seconds * rate))
     crop_source = (CROP_SOURCE_MIN_SIDE, CROP_SOURCE_MIN_SIDE)
     tracker = FaceTracker(max_gap)
     # Tracks count as faces after this many detections (a stray box is not a face); a video too short for that
     # needs the face on half of its detection attempts.
     min_detections = max(1, min(options.min_track_detections, (len(detect_frames) + 1) // 2))
+    # A box is settled once every detection that can move it (interpolation across a gap, smoothing) is known,
+    # and once a face that starts there has had the detections it needs to count as one.
+    lookahead = 0
+    if face_crop:
+        lookahead = max(max_gap + round(3 * smoothing), (min_detections - 1) * detect_step) + detect_step
 
-    rows: dict[object, list[WindowPrediction | None]] = {}
+    # Rows by subject, window position -> row. Face-free windows are left out (they are filled in at the end),
+    # so that with faces="all" memory grows with the windows where people are seen, not people x windows.
+    rows: dict[object, dict[int, WindowPrediction]] = {}
     subjects: dict[object, _SubjectCrops] = {}
     bar = _progress_bar(len(windows), Path(stream.path).name, progress and settings.faces == "main")
 
@@ -484,11 +494,12 @@ def _stream_timeline(
     classifier = _WindowClassifier(model, processor, device, batch_size, on_done)
     pending: deque[tuple[int, np.ndarray]] = deque()  # (index, RGB frame) waiting for its box
     last_box: list[np.ndarray | None] = [None]
+    retired: set = set()
 
     def emit(subject, settled_upto: int) -> None:
         """Queue (or fill in as face-free) every window of `subject` whose frames are all settled."""
         crops = subjects[subject]
-        subject_rows = rows.setdefault(subject, [None] * len(windows))
+        subject_rows = rows.setdefault(subject, {})
         while crops.next_window < len(windows) and windows[crops.next_window].frame_indices[-1] <= settled_upto:
             position = crops.next_window
             window = windows[position]
@@ -501,7 +512,8 @@ def _stream_timeline(
                 clip = np.stack([entry[0] for entry in entries])
                 classifier.add((subject, position, fraction, track_id), clip)
             else:
-                subject_rows[position] = row_for(window, fraction, track_id)
+                if fraction > 0:  # partly seen: kept, with its fraction (others are filled in at the end)
+                    subject_rows[position] = row_for(window, fraction, track_id)
                 bar.update(1)
             crops.next_window += 1
             keep_from = (
@@ -520,7 +532,15 @@ def _stream_timeline(
             tracker.forget_before(indices[0] - history)
             tracks = tracker.faces(min_detections)
         if settings.faces == "all":
+            # People whose track has been forgotten get no more crops: their remaining windows are face-free.
+            alive = {track.track_id for track in tracker.tracks}
+            for subject_id in [key for key, crops in subjects.items() if key not in alive and not crops.crops]:
+                subjects[subject_id].next_window = len(windows)
+                retired.add(subject_id)
+                del subjects[subject_id]
             for track in tracks:
+                if track.track_id in retired:
+                    continue
                 subject = subjects.setdefault(track.track_id, _SubjectCrops())
                 boxes, found = track_boxes(track, indices, smoothing, detect_step // 2)
                 for (index, frame), box, face in zip(batch, boxes, found):
@@ -548,8 +568,14 @@ def _stream_timeline(
             if index in detect_frames:
                 small = detector.detection_size(frame.height, frame.width)
                 image = frame.rgb(*small) if detector.needs_color else frame.gray(*small)
-                boxes = options.locate(detector, image)
-                boxes[:, :4] *= np.float32(frame.width / small[1])
+                # Boxes live in the pixels of the frames kept for cropping (shrunk for large videos).
+                to_crop_pixels = np.float32(shrunk_size(frame.height, frame.width, crop_source)[1] / small[1])
+                live = [t.boxes[-1] for t in tracker.tracks if index - t.indices[-1] <= max_gap]
+                if live and index % full_step:
+                    boxes = options.locate_around(detector, image, np.stack(live) / to_crop_pixels)
+                else:
+                    boxes = options.locate(detector, image)
+                boxes[:, :4] *= to_crop_pixels
                 tracker.update(index, boxes)
                 stats.detections_run += 1
                 stats.frames_with_face += int(len(boxes) > 0)
@@ -568,6 +594,8 @@ def _stream_timeline(
             subjects.setdefault(subject, _SubjectCrops())
             emit(subject, stream.num_frames)
         classifier.flush()
+        if classifier.pending or any(crops.next_window != len(windows) for crops in subjects.values()):
+            raise RuntimeError(f"windows of {stream.path} were left unclassified.")  # a bug, not a user error
     finally:
         bar.close()
     return Timeline(
@@ -578,28 +606,34 @@ def _stream_timeline(
         window_seconds=float(settings.window_seconds),
         stride_seconds=float(settings.stride_seconds),
         labels=labels,
-        windows=_timeline_rows(rows, settings.faces, stream.path),
+        windows=_timeline_rows(rows, windows, settings.faces),
         face_crop=face_crop,
         processing_seconds=time.perf_counter() - started,
         faces=settings.faces,
     )
 
 
-def _timeline_rows(rows: dict, faces: str, path: str) -> list[WindowPrediction]:
-    """The rows of the timeline: the main face's, or (faces="all") those of every person seen in at least one
-    window, renumbered 0, 1, ... in order of appearance."""
-    missing = sum(row is None for subject_rows in rows.values() for row in subject_rows)
-    if missing:  # a bug, not a user error: every window must have been classified or marked face-free
-        raise RuntimeError(f"{missing} windows of {path} were not classified.")
-    if faces == "main":
-        return rows["main"]
-    people = [subject_rows for subject_rows in rows.values() if any(row.face_found for row in subject_rows)]
-    result = []
-    for number, subject_rows in enumerate(people):
-        for row in subject_rows:
-            row.track_id = number
+def _timeline_rows(rows: dict, windows: list[Window], faces: str) -> list[WindowPrediction]:
+    """The rows of the timeline, face-free windows filled in: the main face's, or (faces="all") those of every
+    person seen in at least one window, numbered 0, 1, ... in the order their tracks were confirmed; a video
+    where nobody was seen gets one face-free row per window."""
+
+    def complete(subject_rows: dict, track_id=None) -> list[WindowPrediction]:
+        result = []
+        for position, window in enumerate(windows):
+            row = subject_rows.get(position)
+            if row is None:
+                row = WindowPrediction(round(window.start, 4), round(window.end, 4), "", None, None, False, 0.0)
+            row.track_id = track_id if faces == "all" else row.track_id
             result.append(row)
-    return result
+        return result
+
+    if faces == "main":
+        return complete(rows.get("main", {}))
+    people = [subject_rows for subject_rows in rows.values() if any(row.face_found for row in subject_rows.values())]
+    if not people:
+        return complete({})
+    return [row for number, subject_rows in enumerate(people) for row in complete(subject_rows, number)]
 
 
 def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:

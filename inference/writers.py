@@ -75,7 +75,8 @@ def write_plot(timeline: Timeline, path: str | os.PathLike) -> Path:
         times = np.array([(row.start + row.end) / 2 for row in rows])
         for label in timeline.labels:
             values = [row.probabilities[label] if row.probabilities else np.nan for row in rows]
-            axes.plot(times, values, marker="o" if len(times) < 30 else None, markersize=3, label=label)
+            # Markers always: a face window between two gaps has no line segment, only its point.
+            axes.plot(times, values, marker="o", markersize=3 if len(times) < 30 else 1.5, label=label)
         for row in rows:
             if not row.face_found:
                 axes.axvspan(row.start, row.end, color="0.85", zorder=0, linewidth=0)

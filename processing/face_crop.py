@@ -128,6 +128,16 @@ class FaceTracker:
         return [track for track in self.tracks if track.detections_seen >= min_detections]
 
 
+def merge_overlapping(boxes: np.ndarray, max_iou: float = 0.5) -> np.ndarray:
+    """Boxes best first, each dropped when it overlaps an already kept one by more than `max_iou` (the same face
+    found in two search regions)."""
+    kept = []
+    for box in boxes[np.argsort(-boxes[:, 4], kind="stable")] if len(boxes) else []:
+        if not kept or box_iou(box, np.stack(kept))[:].max() <= max_iou:
+            kept.append(box)
+    return np.stack(kept) if kept else boxes[:0]
+
+
 def link_tracks(
     detections: list[tuple[int, np.ndarray]], max_gap: int, min_iou: float = 0.2, min_detections: int = 1
 ) -> list[FaceTrack]:
@@ -237,7 +247,13 @@ def crop_square(frame: np.ndarray, centre_side, margin: float, output_size: tupl
     cx, cy, side, *rest = (float(value) for value in centre_side)
     angle = rest[0] if rest else 0.0
     if abs(angle) >= 0.5:
-        return _crop_turned(frame, cx, cy, side * (1 + 2 * margin), angle, output_size)
+        # The same placement as an upright crop (moved inside the frame when it fits), then turned.
+        turned_side = side * (1 + 2 * margin)
+        if turned_side <= width:
+            cx = min(max(cx, turned_side / 2), width - turned_side / 2)
+        if turned_side <= height:
+            cy = min(max(cy, turned_side / 2), height - turned_side / 2)
+        return _crop_turned(frame, cx, cy, turned_side, angle, output_size)
     side = max(2, round(side * (1 + 2 * margin)))
     x0, y0 = round(cx - side / 2), round(cy - side / 2)
     if side <= width:
@@ -275,6 +291,11 @@ def _crop_turned(frame, cx: float, cy: float, side: float, angle: float, output_
 # midpoint to the mouth's.
 ALIGNED_SIDE_PER_EYE_DISTANCE = 2.6
 ALIGNED_CENTRE_TOWARDS_MOUTH = 0.44
+ALIGNED_SIDE_RANGE = (0.8, 1.25)  # times the detector box's side
+# Searching around a tracked face: the region reaches this many box sides beyond the box on every side (a face
+# moves far less than one side between two detections 0.1 s apart) and is downscaled to at most this many pixels.
+REGION_CONTEXT = 1.0
+REGION_MAX_SIDE = 224
 
 
 def aligned_boxes(image: np.ndarray, boxes: np.ndarray, landmarker) -> np.ndarray:
@@ -292,6 +313,10 @@ def aligned_boxes(image: np.ndarray, boxes: np.ndarray, landmarker) -> np.ndarra
     eye_line = right_eye - left_eye
     angle = np.degrees(np.arctan2(eye_line[:, 1], eye_line[:, 0]))
     half = ALIGNED_SIDE_PER_EYE_DISTANCE * np.hypot(eye_line[:, 0], eye_line[:, 1]) / 2
+    # The eye distance shrinks as the head turns sideways (and collapses when landmarks fail): keep the side
+    # within a band around the detector's own, so that crops neither zoom in on half a face nor jump in size.
+    detector_half = np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1.0, None)) / 2
+    half = np.clip(half, ALIGNED_SIDE_RANGE[0] * detector_half, ALIGNED_SIDE_RANGE[1] * detector_half)
     centre = eyes + ALIGNED_CENTRE_TOWARDS_MOUTH * (mouth - eyes)
     confidence = boxes[:, 4] if boxes.shape[1] > 4 else np.ones(len(boxes), np.float32)
     return np.stack(
@@ -323,8 +348,10 @@ class FaceCropOptions:
         default: with it a head tilted by 15-30 degrees moves the sample model's probabilities by 0.008 on
         average instead of 0.109, and keeps the upright video's top label in every window instead of 44-56% at
         30 degrees (`scripts/benchmark_face_alignment.py`).
+    full_frame_seconds: in a video, whole frames are searched this often (and whenever no face is tracked);
+        between those searches only the regions around tracked faces are, which is several times cheaper.
     min_track_detections: detections a track needs to count as a face; fewer is a stray box, ignored. The
-        default, 6, is 0.6 s of detections every 0.1 s: shorter than the half window (1 s of a 2 s window) a
+        default, 6, spans 0.5 s of detections every 0.1 s: shorter than the half window (1 s of a 2 s window) a
         face needs for its window to be classified anyway, longer than the short bursts in which a detector
         takes a texture or a drawing for a face. A clip searched on
         only a few frames (the video processor) needs the face on half of them.
@@ -340,6 +367,7 @@ class FaceCropOptions:
     verify_faces: bool = True
     min_track_detections: int = 6
     align: bool = True
+    full_frame_seconds: float = 0.5
 
     def load_detector(self) -> FaceDetector:
         """The detector these options describe (built once per process and setting)."""
@@ -352,6 +380,33 @@ class FaceCropOptions:
         `align` (eyes level, scale from the eye distance)."""
         boxes = detector.detect(image)
         return aligned_boxes(image, boxes, load_face_landmarker()) if self.align else boxes
+
+    def locate_around(self, detector: FaceDetector, image: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """`locate` inside a region around each of the `known` boxes (N, >= 4) only: where a tracked face can
+        have moved to since its last detection. A region is `REGION_CONTEXT` box sides wider on every side, at
+        most `REGION_MAX_SIDE` pixels (downscaled beyond), so it costs a fraction of a whole frame; callers still
+        search whole frames now and then for faces that newly appear. Overlapping finds are merged."""
+        cv2 = import_cv2()
+        height, width = image.shape[:2]
+        found = []
+        for x0, y0, x1, y1 in np.asarray(known, np.float32).reshape(-1, np.shape(known)[-1])[:, :4]:
+            reach = max(x1 - x0, y1 - y0) * (0.5 + REGION_CONTEXT)
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            left, top = max(0, round(cx - reach)), max(0, round(cy - reach))
+            right, bottom = min(width, round(cx + reach)), min(height, round(cy + reach))
+            if right - left < 8 or bottom - top < 8:
+                continue
+            region = image[top:bottom, left:right]
+            scale = min(1.0, REGION_MAX_SIDE / max(region.shape[:2]))
+            if scale < 1:
+                size = (max(1, round(region.shape[1] * scale)), max(1, round(region.shape[0] * scale)))
+                region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+            boxes = self.locate(detector, np.ascontiguousarray(region))
+            boxes[:, :4] /= np.float32(scale)
+            boxes[:, [0, 2]] += left
+            boxes[:, [1, 3]] += top
+            found.append(boxes)
+        return merge_overlapping(np.concatenate(found) if found else np.zeros((0, 6 if self.align else 5), np.float32))
 
 
 @dataclass
@@ -387,6 +442,9 @@ def crop_clip_faces(
     unique = sorted(set(indices))
     first_position = {index: indices.index(index) for index in unique}
     max_gap = max(1, round(options.max_gap_seconds * fps))
+    if len(unique) > 1:
+        # Frames sampled over a long clip lie far apart; consecutive sampled frames must still link.
+        max_gap = max(max_gap, 2 * int(np.max(np.diff(unique))))
     detections = [(index, options.locate(detector, images[first_position[index]])) for index in unique]
     needed = min(options.min_track_detections, (len(unique) + 1) // 2)
     tracks = link_tracks(detections, max_gap, min_detections=needed)
@@ -412,6 +470,7 @@ def _to_uint8_hwc(frames: torch.Tensor) -> np.ndarray:
 __all__ = [
     "ALIGNED_CENTRE_TOWARDS_MOUTH",
     "ALIGNED_SIDE_PER_EYE_DISTANCE",
+    "ALIGNED_SIDE_RANGE",
     "ClipFaces",
     "FaceCropOptions",
     "FaceTrack",
@@ -419,6 +478,7 @@ __all__ = [
     "FollowedFace",
     "NoFaceFoundError",
     "aligned_boxes",
+    "merge_overlapping",
     "box_iou",
     "centre_square",
     "crop_clip_faces",

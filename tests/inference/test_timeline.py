@@ -279,3 +279,37 @@ def test_aligned_crops_over_a_tilted_video(tmp_path, tiny_model, processor):
     assert timeline.face_windows() == plain.face_windows() == (3, 3)
     # Turned crops are other pixels, so the model's output moves.
     assert any(a.probabilities != b.probabilities for a, b in zip(timeline.windows, plain.windows))
+
+
+def test_boxes_fit_the_shrunk_frames_of_a_1080p_video(tmp_path, tiny_model, processor):
+    from face_videos import astronaut
+
+    from dfer.data.face_samples import photo_frames
+    from dfer.processing.face_crop import FaceCropOptions
+
+    # Frames kept for cropping are shrunk to a 720 px shorter side; boxes must be in those pixels too.
+    folder = tmp_path / "hd"
+    folder.mkdir()
+    squares = []
+    for index, (frame, (square,)) in enumerate(photo_frames(12, [astronaut()], (1080, 1920), face_size=500)):
+        Image.fromarray(frame).save(folder / f"{index}.png")
+        squares.append(square)
+    options = FaceCropOptions(align=False)
+    crops = []
+    original = predict_timeline.__globals__["crop_square"]
+
+    def recording(frame, box, margin, size):
+        crops.append((frame.shape, np.asarray(box)))
+        return original(frame, box, margin, size)
+
+    predict_timeline.__globals__["crop_square"] = recording
+    try:
+        timeline = predict_timeline(folder, tiny_model, processor, 0.4, 0.4, face_options=options)
+    finally:
+        predict_timeline.__globals__["crop_square"] = original
+    assert timeline.face_windows()[0] == len(timeline.windows)
+    scale = 720 / 1080
+    for shape, box in crops:
+        assert shape[:2] == (720, 1280)
+        x0, y0, side = squares[0]
+        assert abs(box[0] - (x0 + side / 2) * scale) < 0.15 * side * scale  # the face's centre, not 1.5x off

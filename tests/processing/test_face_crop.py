@@ -232,3 +232,11 @@ def test_the_processor_states_and_checks_its_face_detector(tmp_path):
     assert DferVideoProcessor(num_frames=4).face_detector == "auto" and DferVideoProcessor().face_align is True
     with pytest.raises(ValueError, match="Unknown face_detector 'retina'"):
         DferVideoProcessor(face_detector="retina")
+
+
+def test_a_long_clip_sampled_sparsely_still_finds_its_face():
+    # 16 frames sampled over 10 s at 30 fps lie 19 frames apart, beyond the 0.5 s track gap.
+    frames, squares = zip(*photo_frames(16, [astronaut()], PHOTO_SIZE, PHOTO_FACE))
+    clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
+    faces = crop_clip_faces(clip, [19 * k for k in range(16)], (32, 32))
+    assert faces.found.all()

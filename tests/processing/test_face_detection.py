@@ -159,3 +159,22 @@ def test_no_boxes_give_no_landmarks_and_no_aligned_boxes():
     points, probabilities = load_face_landmarker().evaluate(frame, no_boxes())
     assert points.shape == (0, 5, 2) and probabilities.shape == (0,)
     assert aligned_boxes(frame, no_boxes(), load_face_landmarker()).shape == (0, 6)
+
+
+def test_searching_around_a_tracked_face_finds_it_where_a_whole_frame_search_does():
+    from dfer.processing.face_crop import FaceCropOptions, merge_overlapping
+
+    options = FaceCropOptions(align=False)
+    detector = options.load_detector()
+    frames = frames_of(20, 60, count=4, people=2)
+    known = detector.detect(frames[0][0])
+    assert len(known) == 2
+    for frame, _ in frames[1:]:
+        whole, around = detector.detect(frame), options.locate_around(detector, frame, known)
+        assert len(around) == 2  # each face once, though the two regions may overlap
+        for box in around:
+            assert np.abs(whole[:, :4] - box[:4]).max(axis=1).min() < 0.1 * (box[2] - box[0])
+    # Nothing is searched away from the known boxes.
+    assert len(options.locate_around(detector, frames[1][0], np.array([[0, 0, 20, 20]], np.float32))) == 0
+    twice = np.stack([known[0], known[0] + [1, 1, 1, 1, -0.01], known[1]])
+    assert len(merge_overlapping(twice)) == 2
