@@ -32,6 +32,7 @@ from dfer.processing.face_crop import (
     centre_square,
     crop_square,
     follow_main_face,
+    move_boxes,
     track_boxes,
 )
 from dfer.processing.face_detection import import_cv2
@@ -575,7 +576,7 @@ def _stream_timeline(
                     boxes = options.locate_around(detector, image, np.stack(live) / to_crop_pixels)
                 else:
                     boxes = options.locate(detector, image)
-                boxes[:, :4] *= to_crop_pixels
+                move_boxes(boxes, to_crop_pixels)
                 tracker.update(index, boxes)
                 stats.detections_run += 1
                 stats.frames_with_face += int(len(boxes) > 0)

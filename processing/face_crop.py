@@ -62,6 +62,7 @@ class FaceTrack:
     track_id: int = 0
     detections_seen: int = 0
     angles: list[float] = field(default_factory=list)
+    crop_squares: list[np.ndarray] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -69,10 +70,18 @@ class FaceTrack:
         return float(sum(np.sqrt(max((b[2] - b[0]) * (b[3] - b[1]), 0.0)) for b in self.boxes))
 
     def add(self, index: int, box: np.ndarray) -> None:
+        """Add a detection row: (x0, y0, x1, y1[, confidence[, angle, crop cx, crop cy, crop side]]) (an aligned
+        row's crop square differs from the detector's box, which alone is used to link detections)."""
         self.indices.append(int(index))
         self.boxes.append(np.asarray(box[:4], np.float32))
         self.confidences.append(float(box[4]) if len(box) > 4 else 1.0)
         self.angles.append(float(box[5]) if len(box) > 5 else 0.0)
+        if len(box) >= ALIGNED_COLUMNS:
+            self.crop_squares.append(np.asarray(box[6:9], np.float32))
+        else:
+            x0, y0, x1, y1 = (float(value) for value in box[:4])
+            side = np.sqrt(max((x1 - x0) * (y1 - y0), 0.0))
+            self.crop_squares.append(np.array([(x0 + x1) / 2, (y0 + y1) / 2, side], np.float32))
         self.detections_seen += 1
 
 
@@ -121,6 +130,7 @@ class FaceTracker:
         for track in self.tracks:
             keep = next((k for k, seen in enumerate(track.indices) if seen >= index), len(track.indices))
             del track.indices[:keep], track.boxes[:keep], track.confidences[:keep], track.angles[:keep]
+            del track.crop_squares[:keep]
         self.tracks = [track for track in self.tracks if track.indices]
 
     def faces(self, min_detections: int = 1) -> list[FaceTrack]:
@@ -213,16 +223,20 @@ def track_boxes(
     after the last detection take the nearest one.
     """
     indices = np.asarray(track.indices, np.float64)
-    boxes = np.stack(track.boxes).astype(np.float64)
-    centres_sides = np.stack(
-        [
-            (boxes[:, 0] + boxes[:, 2]) / 2,
-            (boxes[:, 1] + boxes[:, 3]) / 2,
-            np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 0, None)),
-            np.asarray(track.angles if len(track.angles) == len(track.boxes) else [0.0] * len(track.boxes)),
-        ],
-        axis=1,
-    )
+    if len(track.crop_squares) == len(track.boxes):
+        squares = np.stack(track.crop_squares).astype(np.float64)
+    else:  # a track built by hand from boxes alone
+        boxes = np.stack(track.boxes).astype(np.float64)
+        squares = np.stack(
+            [
+                (boxes[:, 0] + boxes[:, 2]) / 2,
+                (boxes[:, 1] + boxes[:, 3]) / 2,
+                np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 0, None)),
+            ],
+            axis=1,
+        )
+    angles = track.angles if len(track.angles) == len(track.boxes) else [0.0] * len(track.boxes)
+    centres_sides = np.concatenate([squares, np.asarray(angles, np.float64)[:, None]], axis=1)
     if smoothing > 0 and len(indices) > 1:
         distances = (indices[:, None] - indices[None, :]) / smoothing
         weights = np.exp(-0.5 * distances**2)
@@ -292,21 +306,27 @@ def _crop_turned(frame, cx: float, cy: float, side: float, angle: float, output_
 ALIGNED_SIDE_PER_EYE_DISTANCE = 2.6
 ALIGNED_CENTRE_TOWARDS_MOUTH = 0.44
 ALIGNED_SIDE_RANGE = (0.8, 1.25)  # times the detector box's side
+LANDMARKS_MIN_FACE_PROBABILITY = 0.5
+ALIGNED_COLUMNS = 9
 # Searching around a tracked face: the region reaches this many box sides beyond the box on every side (a face
 # moves far less than one side between two detections 0.1 s apart) and is downscaled to at most this many pixels.
 REGION_CONTEXT = 1.0
 REGION_MAX_SIDE = 224
+# ... and at least this many: around a small face a tight region is mostly face, which the detectors (and the
+# rotation search, whose turned copy loses the corners) handle worse than the same face with surroundings.
+REGION_MIN_SIDE = 160
 
 
 def aligned_boxes(image: np.ndarray, boxes: np.ndarray, landmarker) -> np.ndarray:
-    """Boxes (N, 6) (x0, y0, x1, y1, confidence, angle) placed by each face's landmarks: square, centred and
-    scaled from the eyes and mouth, with the eye line's angle (degrees) for `crop_square` to level. `boxes` are a
-    detector's (N, >= 5) in `image`'s pixels; `landmarker` is a `face_detection.FaceLandmarker`."""
+    """Rows (N, 9) (x0, y0, x1, y1, confidence, angle, crop cx, crop cy, crop side): the detector's box and
+    confidence (which tracking links by), the eye line's angle in degrees (for `crop_square` to level) and the crop
+    square placed by the landmarks (centred and scaled from the eyes and mouth). `boxes` are a detector's
+    (N, >= 5) in `image`'s pixels; `landmarker` is a `face_detection.FaceLandmarker`."""
     boxes = np.asarray(boxes, np.float32)
     if len(boxes) == 0:
-        return np.zeros((0, 6), np.float32)
+        return np.zeros((0, ALIGNED_COLUMNS), np.float32)
     boxes = boxes.reshape(len(boxes), -1)
-    points = landmarker.landmarks(image, boxes)
+    points, face_probability = landmarker.evaluate(image, boxes)
     left_eye, right_eye = points[:, 0], points[:, 1]
     eyes = (left_eye + right_eye) / 2
     mouth = (points[:, 3] + points[:, 4]) / 2
@@ -319,10 +339,29 @@ def aligned_boxes(image: np.ndarray, boxes: np.ndarray, landmarker) -> np.ndarra
     half = np.clip(half, ALIGNED_SIDE_RANGE[0] * detector_half, ALIGNED_SIDE_RANGE[1] * detector_half)
     centre = eyes + ALIGNED_CENTRE_TOWARDS_MOUTH * (mouth - eyes)
     confidence = boxes[:, 4] if boxes.shape[1] > 4 else np.ones(len(boxes), np.float32)
-    return np.stack(
-        [centre[:, 0] - half, centre[:, 1] - half, centre[:, 0] + half, centre[:, 1] + half, confidence, angle],
-        axis=1,
+    # Where the landmark network does not see a face in the box as it stands (a small face tilted so far that
+    # only the rotation search found it), its points are guesses: crop the detector's box, upright.
+    unsure = face_probability < LANDMARKS_MIN_FACE_PROBABILITY
+    centre = np.where(unsure[:, None], (boxes[:, :2] + boxes[:, 2:4]) / 2, centre)
+    half = np.where(unsure, detector_half, half)
+    angle = np.where(unsure, 0.0, angle)
+    return np.concatenate(
+        [boxes[:, :4], confidence[:, None], angle[:, None], centre, 2 * half[:, None]], axis=1
     ).astype(np.float32)
+
+
+def move_boxes(boxes: np.ndarray, scale: float, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    """Detection rows (detector or `aligned_boxes` layout) in other pixels: positions and sizes times `scale`,
+    then shifted by (dx, dy); confidences and angles unchanged. Works in place and returns `boxes`."""
+    scale = np.float32(scale)
+    boxes[:, :4] *= scale
+    boxes[:, [0, 2]] += np.float32(dx)
+    boxes[:, [1, 3]] += np.float32(dy)
+    if boxes.shape[1] >= ALIGNED_COLUMNS:
+        boxes[:, 6:9] *= scale
+        boxes[:, 6] += np.float32(dx)
+        boxes[:, 7] += np.float32(dy)
+    return boxes
 
 
 def centre_square(height: int, width: int) -> np.ndarray:
@@ -390,7 +429,7 @@ class FaceCropOptions:
         height, width = image.shape[:2]
         found = []
         for x0, y0, x1, y1 in np.asarray(known, np.float32).reshape(-1, np.shape(known)[-1])[:, :4]:
-            reach = max(x1 - x0, y1 - y0) * (0.5 + REGION_CONTEXT)
+            reach = max(max(x1 - x0, y1 - y0) * (0.5 + REGION_CONTEXT), REGION_MIN_SIDE / 2)
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
             left, top = max(0, round(cx - reach)), max(0, round(cy - reach))
             right, bottom = min(width, round(cx + reach)), min(height, round(cy + reach))
@@ -401,12 +440,9 @@ class FaceCropOptions:
             if scale < 1:
                 size = (max(1, round(region.shape[1] * scale)), max(1, round(region.shape[0] * scale)))
                 region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
-            boxes = self.locate(detector, np.ascontiguousarray(region))
-            boxes[:, :4] /= np.float32(scale)
-            boxes[:, [0, 2]] += left
-            boxes[:, [1, 3]] += top
-            found.append(boxes)
-        return merge_overlapping(np.concatenate(found) if found else np.zeros((0, 6 if self.align else 5), np.float32))
+            found.append(move_boxes(self.locate(detector, np.ascontiguousarray(region)), 1 / scale, left, top))
+        empty = np.zeros((0, ALIGNED_COLUMNS if self.align else 5), np.float32)
+        return merge_overlapping(np.concatenate(found) if found else empty)
 
 
 @dataclass
@@ -477,7 +513,9 @@ __all__ = [
     "FaceTracker",
     "FollowedFace",
     "NoFaceFoundError",
+    "ALIGNED_COLUMNS",
     "aligned_boxes",
+    "move_boxes",
     "merge_overlapping",
     "box_iou",
     "centre_square",

@@ -137,12 +137,12 @@ def test_aligned_boxes_measure_the_tilt_and_level_the_eyes(tilt):
     tilted = aligned_boxes(tilted_frame, detector.detect(tilted_frame), landmarker)[0]
     # photo_frames turns the photo counter-clockwise by `tilt`: the eye line's image angle becomes about -tilt.
     assert tilted[5] == pytest.approx(upright[5] - tilt, abs=6)
-    assert np.abs(((tilted[:2] + tilted[2:4]) / 2) - centre(tilted_square)).max() < 0.15 * tilted_square[2]
-    assert tilted[2] - tilted[0] == pytest.approx(upright[2] - upright[0], rel=0.15)  # scale from the eyes
+    assert np.abs(tilted[6:8] - centre(tilted_square)).max() < 0.15 * tilted_square[2]
+    assert tilted[8] == pytest.approx(upright[8], rel=0.15)  # scale from the eyes
+    assert np.abs(tilted[:4] - detector.detect(tilted_frame)[0, :4]).max() < 1e-3  # the detector's box, for tracking
 
     def crop(frame, box, align):
-        cx, cy, side = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0]
-        return crop_square(frame, (cx, cy, side, box[5] if align else 0.0), 0.2, (64, 64)).astype(float)
+        return crop_square(frame, (*box[6:9], box[5] if align else 0.0), 0.2, (64, 64)).astype(float)
 
     reference = crop(upright_frame, upright, True)
     # Levelled, the tilted face looks like the upright one; left tilted, it does not.
@@ -158,7 +158,7 @@ def test_no_boxes_give_no_landmarks_and_no_aligned_boxes():
     frame = np.full(FRAME + (3,), 90, np.uint8)
     points, probabilities = load_face_landmarker().evaluate(frame, no_boxes())
     assert points.shape == (0, 5, 2) and probabilities.shape == (0,)
-    assert aligned_boxes(frame, no_boxes(), load_face_landmarker()).shape == (0, 6)
+    assert aligned_boxes(frame, no_boxes(), load_face_landmarker()).shape == (0, 9)
 
 
 def test_searching_around_a_tracked_face_finds_it_where_a_whole_frame_search_does():
