@@ -11,18 +11,31 @@ from .predict import (
     output_stems,
     predict_videos,
 )
-from .timeline import Timeline, Window, WindowPrediction, plan_windows, predict_timeline, resolve_device
-from .writers import summarize, write_csv, write_json, write_plot
+from .timeline import (
+    FrameStream,
+    Timeline,
+    Window,
+    WindowPrediction,
+    WindowResult,
+    plan_windows,
+    predict_timeline,
+    resolve_device,
+)
+from .writers import dominant_expressions, face_status, summarize, write_csv, write_json, write_plot
 
 __all__ = [
     "DEFAULT_OUTPUT_DIR",
     "CheckpointLoadError",
+    "FrameStream",
     "OutputFolderError",
     "Timeline",
     "VideoPrediction",
     "Window",
     "WindowPrediction",
+    "WindowResult",
     "check_output_folder",
+    "dominant_expressions",
+    "face_status",
     "load_checkpoint",
     "output_stems",
     "plan_windows",

@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -225,6 +226,18 @@ class WindowPrediction:
 
 
 @dataclass
+class WindowResult:
+    """A window's row as soon as it is decided, for showing a timeline while it is made: the window's `position`
+    among the video's `total` windows, its row, and the face crops the model read ((T, H, W, 3) uint8 at the
+    processor's size; None for a window that was not classified)."""
+
+    position: int
+    total: int
+    row: WindowPrediction
+    crops: np.ndarray | None
+
+
+@dataclass
 class Timeline:
     """The predictions over one video plus what is needed to read them."""
 
@@ -327,7 +340,7 @@ class _WindowClassifier:
         self.pending: list[tuple[object, np.ndarray]] = []
 
     def add(self, key, clip: np.ndarray) -> None:
-        """Queue the clip of the window `key`; `on_done(key, probabilities)` follows."""
+        """Queue the clip of the window `key`; `on_done(key, probabilities, clip)` follows."""
         self.pending.append((key, clip))
         if len(self.pending) >= self.batch_size:
             self.flush()
@@ -346,8 +359,8 @@ class _WindowClassifier:
         dtype = next(self.model.parameters()).dtype
         pixel_values = inputs["pixel_values"].to(self.device, dtype=dtype)
         probabilities = self.model(pixel_values=pixel_values).logits.float().softmax(-1).cpu().numpy()
-        for (key, _), row in zip(self.pending, probabilities):
-            self.on_done(key, row)
+        for (key, clip), row in zip(self.pending, probabilities):
+            self.on_done(key, row, clip)
         self.pending = []
 
 
@@ -368,6 +381,7 @@ def predict_timeline(
     stats: StreamStats | None = None,
     model_name: str = "",
     faces: str = "main",
+    on_window: Callable[[WindowResult], None] | None = None,
 ) -> Timeline:
     """Classify every window of `video` (file or frame folder) with `model` and return the timeline.
 
@@ -376,9 +390,16 @@ def predict_timeline(
     seen on at least half of the frames the model reads; the others get no expression. `faces="main"` follows
     the main face; `faces="all"` gives every tracked person their own rows (`track_id`). `fps` overrides the
     video's frame rate (frame folders default to 30).
+
+    `on_window(WindowResult)` (faces="main" only) is called as each window's row is decided, classified or not,
+    in no fixed order; an exception it raises stops the pass. If the video turns out shorter than its header
+    says, the pass starts again over the frames that exist and the windows are reported again, with the new
+    `total`.
     """
     if faces not in FACE_MODES:
         raise ValueError(f"faces must be one of {', '.join(FACE_MODES)}, got {faces!r}.")
+    if on_window is not None and faces != "main":
+        raise ValueError("on_window reports the main face's windows: use it with faces='main'.")
     if not face_crop:
         faces = "main"  # no detection, no people: the whole frame is the one face
     started = time.perf_counter()
@@ -386,7 +407,7 @@ def predict_timeline(
     options = face_options or FaceCropOptions()
     stream = FrameStream(video, fps)
     settings = _PassSettings(
-        window_seconds, stride_seconds, face_crop, options, detect_interval, history_seconds, faces
+        window_seconds, stride_seconds, face_crop, options, detect_interval, history_seconds, faces, on_window
     )
     while True:
         try:
@@ -411,6 +432,7 @@ class _PassSettings:
     detect_interval: float
     history_seconds: float
     faces: str
+    on_window: Callable[[WindowResult], None] | None = None
 
 
 class _SubjectCrops:
@@ -472,10 +494,15 @@ def _stream_timeline(
     subjects: dict[object, _SubjectCrops] = {}
     bar = _progress_bar(len(windows), Path(stream.path).name, progress and settings.faces == "main")
 
-    def on_done(key, probabilities: np.ndarray) -> None:
+    def decided(position: int, row: WindowPrediction, crops: np.ndarray | None = None) -> None:
+        bar.update(1)
+        if settings.on_window is not None:
+            settings.on_window(WindowResult(position, len(windows), row, crops))
+
+    def on_done(key, probabilities: np.ndarray, clip: np.ndarray) -> None:
         subject, position, fraction, track_id = key
         rows[subject][position] = _window_row(windows[position], labels, fraction, track_id, probabilities)
-        bar.update(1)
+        decided(position, rows[subject][position], clip)
 
     classifier = _WindowClassifier(model, processor, device, batch_size, on_done)
     pending: deque[tuple[int, np.ndarray]] = deque()  # (index, RGB frame) waiting for its box
@@ -498,9 +525,10 @@ def _stream_timeline(
                 clip = np.stack([entry[0] for entry in entries])
                 classifier.add((subject, position, fraction, track_id), clip)
             else:
+                row = _window_row(window, labels, fraction, track_id)
                 if fraction > 0:  # partly seen: kept, with its fraction (others are filled in at the end)
-                    subject_rows[position] = _window_row(window, labels, fraction, track_id)
-                bar.update(1)
+                    subject_rows[position] = row
+                decided(position, row)
             crops.next_window += 1
             keep_from = (
                 windows[crops.next_window].frame_indices[0] if crops.next_window < len(windows) else stream.num_frames
@@ -665,6 +693,7 @@ __all__ = [
     "Timeline",
     "Window",
     "WindowPrediction",
+    "WindowResult",
     "assign_frames",
     "plan_windows",
     "predict_timeline",

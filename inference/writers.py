@@ -108,11 +108,16 @@ def face_status(timeline: Timeline) -> str:
     return f"face found in {found} of {total} windows"
 
 
+def dominant_expressions(timeline: Timeline, count: int = 3) -> str:
+    """'Happy 60%, Neutral 30%': the `count` most frequent top labels over the face windows ("" without any)."""
+    shares = sorted(timeline.label_shares().items(), key=lambda item: -item[1])
+    return ", ".join(f"{label} {share:.0%}" for label, share in shares[:count] if share > 0)
+
+
 def summarize(timeline: Timeline) -> str:
     """A few lines for the terminal: length, windows, face coverage, the dominant expressions (over face
     windows only; none when no face was seen), speed."""
-    shares = sorted(timeline.label_shares().items(), key=lambda item: -item[1])
-    top = ", ".join(f"{label} {share:.0%}" for label, share in shares[:3] if share > 0)
+    top = dominant_expressions(timeline)
     lines = [
         f"{timeline.video}: {timeline.duration:.1f} s at {timeline.fps:.2f} fps, {len(timeline.windows)} windows "
         f"of {timeline.window_seconds:g} s every {timeline.stride_seconds:g} s"
@@ -127,4 +132,4 @@ def summarize(timeline: Timeline) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["face_status", "summarize", "write_csv", "write_json", "write_plot"]
+__all__ = ["dominant_expressions", "face_status", "summarize", "write_csv", "write_json", "write_plot"]

@@ -18,7 +18,8 @@ ALLOWED = {
     "training": {"utils", "processing", "data", "modeling"},
     "inference": {"utils", "processing", "modeling"},
     "hub": {"utils", "processing", "modeling", "training"},
-    "cli": {"utils", "processing", "data", "modeling", "training", "inference", "hub"},
+    "demo": {"utils", "processing", "modeling", "inference"},
+    "cli": {"utils", "processing", "data", "modeling", "training", "inference", "hub", "demo"},
     "model_cards": set(),
 }
 # Third-party packages a layer must not pull in: the checkpoint's preprocessing stays light.

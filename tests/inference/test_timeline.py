@@ -125,6 +125,40 @@ def test_windows_where_the_face_is_hidden_are_flagged_not_dropped(tmp_path, tiny
             assert row.label == "" and row.confidence is None and row.probabilities is None
 
 
+def test_on_window_reports_every_row_as_it_is_decided_with_the_crops_read(tmp_path, tiny_model, processor):
+    path = tmp_path / "hidden.mp4"
+    write_face_video(path, 4.0, face_visible=lambda i: not 45 <= i < 90)
+    reported = []
+    timeline = predict_timeline(
+        path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5, on_window=reported.append
+    )
+    assert sorted(result.position for result in reported) == list(range(7))
+    assert {result.total for result in reported} == {7}
+    for result in reported:
+        assert result.row == timeline.windows[result.position]
+        if result.row.face_found:  # the crops the model read: 4 frames at the processor's 32 x 32
+            assert result.crops.shape == (4, 32, 32, 3) and result.crops.dtype == np.uint8
+        else:
+            assert result.crops is None
+    assert sum(result.row.face_found for result in reported) == 5
+
+
+def test_an_exception_raised_by_on_window_stops_the_pass(tmp_path, tiny_model, processor):
+    path = tmp_path / "talk.mp4"
+    write_face_video(path, 3.0)
+    calls = []
+
+    def stop(result):
+        calls.append(result)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_timeline(path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5, on_window=stop)
+    assert len(calls) == 1
+    with pytest.raises(ValueError, match="faces='main'"):
+        predict_timeline(path, tiny_model, processor, faces="all", on_window=stop)
+
+
 def test_memory_stays_bounded_on_longer_videos(tmp_path, tiny_model, processor):
     peaks = []
     for seconds in (6.0, 12.0):

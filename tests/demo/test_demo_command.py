@@ -1,0 +1,82 @@
+"""`dfer demo` (dfer.cli.demo over dfer.demo.build_demo) and the Space's app.py, without a browser: what is
+launched with which settings, and the errors a user meets before the server starts."""
+
+import runpy
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from dfer.cli import main
+
+gradio = pytest.importorskip("gradio", reason="the demo needs Gradio: pip install 'dfer[demo]'")
+SPACE_APP = Path(__file__).resolve().parents[2] / "space" / "app.py"
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    """The keyword arguments of every Blocks.launch call, which returns at once instead of serving."""
+    calls = []
+    monkeypatch.setattr(gradio.Blocks, "launch", lambda self, **kwargs: calls.append((self, kwargs)))
+    return calls
+
+
+def test_demo_launches_the_page_with_gradio_s_settings(tiny_checkpoint, launches):
+    argv = ["demo", "--model", str(tiny_checkpoint), "--server-port", "8123", "--server-name", "0.0.0.0"]
+    assert main(argv) == 0
+    (demo, settings), = launches
+    assert isinstance(demo, gradio.Blocks) and demo.title.startswith("dfer")
+    assert settings == {"server_name": "0.0.0.0", "server_port": 8123, "share": False, "inbrowser": False}
+    assert main(["demo", "--model", str(tiny_checkpoint)]) == 0
+    # Gradio's own defaults (127.0.0.1:7860, or GRADIO_SERVER_NAME / GRADIO_SERVER_PORT) when none is given.
+    assert launches[1][1]["server_name"] is None and launches[1][1]["server_port"] is None
+
+
+def test_a_model_that_cannot_load_is_one_error_line_before_serving(tmp_path, launches, capsys):
+    assert main(["demo", "--model", str(tmp_path / "nothing-here")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("dfer demo: error: cannot load the model") and "nothing-here" in error
+    assert "Traceback" not in error and launches == []
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "pass --model"),
+        (["--model", "m", "--max-video-seconds", "-1"], "--max-video-seconds"),
+        (["--model", "m", "--server-port", "70000"], "--server-port"),
+    ],
+)
+def test_usage_errors(argv, message, capsys, launches):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", *argv])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_without_gradio_the_command_says_how_to_install_it(tiny_checkpoint, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` raises ImportError
+    assert main(["demo", "--model", str(tiny_checkpoint)]) == 2
+    assert capsys.readouterr().err.strip() == "dfer demo: error: the demo needs Gradio: pip install 'dfer[demo]'."
+
+
+def test_a_port_in_use_is_one_error_line(tiny_checkpoint, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", "--model", str(tiny_checkpoint), "--server-port", str(port)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the model's loading bar
+    assert last.startswith(f"dfer demo: error: cannot serve the page: Cannot find empty port in range: {port}-{port}")
+
+
+def test_the_space_app_builds_the_same_demo_from_its_variables(tiny_checkpoint, monkeypatch, launches):
+    monkeypatch.setenv("DFER_MODEL", str(tiny_checkpoint))
+    monkeypatch.setenv("DFER_MAX_VIDEO_SECONDS", "30")
+    space = runpy.run_path(str(SPACE_APP), run_name="__main__")
+    assert isinstance(space["demo"], gradio.Blocks) and space["max_seconds"] == 30.0
+    assert launches and launches[0][0] is space["demo"]
+    assert "Videos up to 30 s long." in str(space["demo"].config)
+    monkeypatch.delenv("DFER_MODEL")
+    with pytest.raises(SystemExit, match="set DFER_MODEL"):
+        runpy.run_path(str(SPACE_APP), run_name="__main__")
