@@ -12,6 +12,7 @@ from .analysis import (
 )
 from .app import build_demo, import_gradio
 from .models import ModelCache, find_checkpoints, model_choices
+from .page import PageContent, page_updates, render
 
 __all__ = [
     "DEFAULT_MAX_VIDEO_SECONDS",
@@ -19,10 +20,13 @@ __all__ = [
     "AnalysisSnapshot",
     "DemoOptions",
     "ModelCache",
+    "PageContent",
     "analyse_video",
     "build_demo",
     "check_video",
     "find_checkpoints",
     "import_gradio",
     "model_choices",
+    "page_updates",
+    "render",
 ]

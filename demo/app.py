@@ -9,31 +9,21 @@ theme uses the fonts it ships, and nothing else is fetched; `tests/demo/test_dem
 browser loading the page requests nothing but the app's own address.
 """
 
-import dataclasses
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from dfer.inference import (
-    CheckpointLoadError,
-    dominant_expressions,
-    face_status,
-    resolve_device,
-    write_csv,
-    write_json,
-    write_plot,
-)
+from dfer.inference import CheckpointLoadError, resolve_device
 from dfer.processing.face_detection import DETECTOR_NAMES
 
-from .analysis import DEFAULT_MAX_VIDEO_SECONDS, AnalysisError, AnalysisSnapshot, DemoOptions, analyse_video
+from .analysis import DEFAULT_MAX_VIDEO_SECONDS, AnalysisError, DemoOptions, analyse_video
 from .models import ModelCache, model_choices
+from .page import TABLE_HEADERS, PageContent, page_updates
 
 logger = logging.getLogger(__name__)
 
-TABLE_HEADERS = ["start (s)", "end (s)", "expression", "confidence", "face seen"]
-NO_FACE = "no face"
 # Finished analyses whose files are kept on the server for download (older ones are deleted).
 KEPT_ANALYSES = 8
 # Gradio's own cache of uploads and outputs: every hour, files older than two hours are deleted.
@@ -49,58 +39,6 @@ def import_gradio():
     except ImportError as error:
         raise ImportError("the demo needs Gradio: pip install 'dfer[demo]'.") from error
     return gradio
-
-
-def window_table(snapshot: AnalysisSnapshot) -> list[list[str]]:
-    """The table's rows so far, in time order; a window without the face says so instead of an expression."""
-    rows = []
-    for position in sorted(snapshot.rows):
-        row = snapshot.rows[position]
-        rows.append(
-            [
-                f"{row.start:.1f}",
-                f"{row.end:.1f}",
-                row.label if row.face_found else NO_FACE,
-                "" if row.confidence is None else f"{row.confidence:.2f}",
-                f"{row.face_fraction:.0%}" if snapshot.options.face_crop else "face crop off",
-            ]
-        )
-    return rows
-
-
-def face_strip(snapshot: AnalysisSnapshot) -> list[tuple]:
-    """Gallery items: a crop the model read for each stretch of the video, captioned with its window."""
-    return [
-        (crop, f"{row.start:.1f}-{row.end:.1f} s: {row.label} {row.confidence:.0%}")
-        for crop, row in snapshot.face_strip()
-    ]
-
-
-def progress_line(snapshot: AnalysisSnapshot) -> str:
-    if snapshot.finished:
-        timeline = snapshot.timeline
-        return (
-            f"Done: **{snapshot.video_name}**, {len(timeline.windows)} windows in {timeline.processing_seconds:.1f} s "
-            f"({timeline.realtime_factor:.2f}x real time)."
-        )
-    if not snapshot.total:
-        return f"Analysing **{snapshot.video_name}** ({snapshot.num_frames / snapshot.fps:.1f} s) ..."
-    return (
-        f"Analysing **{snapshot.video_name}**: {snapshot.done} of {snapshot.total} windows "
-        f"({snapshot.done / snapshot.total:.0%}), {snapshot.elapsed:.0f} s so far ..."
-    )
-
-
-def summary_text(snapshot: AnalysisSnapshot) -> str:
-    timeline = snapshot.partial_timeline()
-    lines = [f"**{snapshot.video_name}**: {timeline.duration:.1f} s at {timeline.fps:.2f} fps, model "
-             f"`{snapshot.model_name}`", f"- {face_status(timeline)}"]  # fmt: skip
-    top = dominant_expressions(timeline)
-    if top:
-        lines.append(f"- expressions: {top}")
-    if not snapshot.finished:
-        lines.append(f"- so far: {snapshot.done} of {snapshot.total} windows")
-    return "\n".join(lines)
 
 
 class _Analyses:
@@ -119,28 +57,8 @@ class _Analyses:
         return folder
 
 
-def _page(snapshot: AnalysisSnapshot, folder: Path, update: int):
-    """(progress line, plot, table, face strip, summary, downloads) for a snapshot."""
-    timeline = snapshot.partial_timeline()
-    plot = None
-    if timeline.windows:
-        plot = write_plot(timeline, folder / f"timeline-{update:04d}.png")  # a new name: the browser reloads it
-    downloads = None
-    if snapshot.finished:
-        # The files name the upload by its name, not by the server's temporary path.
-        named = dataclasses.replace(snapshot.timeline, video=snapshot.video_name)
-        stem = Path(snapshot.video_name).stem or "video"
-        downloads = [
-            str(write_csv(named, folder / f"{stem}.csv")),
-            str(write_json(named, folder / f"{stem}.json")),
-            str(write_plot(named, folder / f"{stem}.png")),
-        ]
-    table = window_table(snapshot)
-    return progress_line(snapshot), plot, table, face_strip(snapshot), summary_text(snapshot), downloads
-
-
-def _message_page(message: str):
-    return message, None, [], [], "", None
+def _message_page(message: str) -> tuple:
+    return PageContent(message).values()
 
 
 def build_demo(
@@ -151,12 +69,15 @@ def build_demo(
     revision: str | None = None,
     trust_remote_code: bool = False,
     max_video_seconds: float | None = DEFAULT_MAX_VIDEO_SECONDS,
+    allow_other_models: bool = True,
     update_seconds: float = 1.0,
 ):
     """The demo as a `gradio.Blocks` (call `.launch()` on it). `model` (checkpoint folder or Hub repo id) is
     loaded here, so that a wrong one fails before the server starts (`CheckpointLoadError`); the picker also
-    offers the checkpoints under `models_dir` (or beside `model`), loaded when first chosen. Videos longer than
-    `max_video_seconds` (None: no limit) are refused."""
+    offers the checkpoints under `models_dir` (or beside `model`), loaded when first chosen, and with
+    `allow_other_models` takes any folder or repo id typed in (off for a public Space: visitors would make the
+    server load whatever they name). Videos longer than `max_video_seconds` (None: no limit) are refused; the
+    page is updated about every `update_seconds` while a video is analysed."""
     gr = import_gradio()
     device = resolve_device(device)
     choices = model_choices(model, models_dir)
@@ -170,21 +91,23 @@ def build_demo(
         if not video:
             yield _message_page("Upload a video (or record one with the webcam), then press **Analyse**.")
             return
+        if model_name not in choices and not allow_other_models:
+            yield _message_page(f"**error:** choose one of the models offered, not {model_name!r}.")
+            return
         name = Path(video).name
         try:
             yield _message_page(f"Loading the model `{model_name}` ...")
             loaded, processor = models.get(model_name)
-            options = DemoOptions(float(window), float(stride), bool(face_crop), detector, bool(align))
-            folder = analyses.new_folder()
-            for update, snapshot in enumerate(
-                analyse_video(
-                    video, loaded, processor, model_name=model_name, options=options,
-                    max_seconds=max_video_seconds, device=device, update_seconds=update_seconds,
-                )  # fmt: skip
-            ):
+            # An emptied number box arrives as None: reported as a setting out of range, like 0.
+            options = DemoOptions(float(window or 0), float(stride or 0), bool(face_crop), detector, bool(align))
+            snapshots = analyse_video(
+                video, loaded, processor, model_name=model_name, options=options, max_seconds=max_video_seconds,
+                device=device, update_seconds=update_seconds,
+            )  # fmt: skip
+            for snapshot, page in page_updates(snapshots, analyses.new_folder()):
                 if snapshot.total:
                     progress((snapshot.done, snapshot.total), desc="windows", unit="windows")
-                yield _page(snapshot, folder, update)
+                yield page.values()
         except (AnalysisError, CheckpointLoadError) as error:
             yield _message_page(f"**error:** {error}")
         except Exception as error:  # the server keeps serving; the details go to its log, not to the page
@@ -202,8 +125,8 @@ def build_demo(
             with gr.Column(scale=1):
                 video = gr.Video(label="Video", sources=["upload", "webcam"], elem_id="dfer-video")
                 model_picker = gr.Dropdown(
-                    choices, value=choices[0], label="Model", allow_custom_value=True,
-                    info="a checkpoint folder or a Hub repo id", elem_id="dfer-model",
+                    choices, value=choices[0], label="Model", allow_custom_value=allow_other_models,
+                    info="a checkpoint folder or a Hub repo id" if allow_other_models else None, elem_id="dfer-model",
                 )  # fmt: skip
                 with gr.Row():
                     window = gr.Number(2.0, label="Window (s)", minimum=0.1, step=0.5, elem_id="dfer-window")
@@ -234,4 +157,4 @@ def build_demo(
     return demo
 
 
-__all__ = ["NO_FACE", "TABLE_HEADERS", "build_demo", "face_strip", "import_gradio", "progress_line", "window_table"]
+__all__ = ["build_demo", "import_gradio"]

@@ -16,7 +16,8 @@ model = os.environ.get("DFER_MODEL")
 if not model:
     raise SystemExit("space/app.py: set DFER_MODEL to the model's Hub repo id (or a checkpoint folder).")
 max_seconds = float(os.environ.get("DFER_MAX_VIDEO_SECONDS", DEFAULT_MAX_VIDEO_SECONDS))
-demo = build_demo(model, max_video_seconds=max_seconds or None)
+# Visitors choose from the model offered only: a typed-in repo id would make the Space download it.
+demo = build_demo(model, max_video_seconds=max_seconds or None, allow_other_models=False)
 
 if __name__ == "__main__":
     demo.launch()  # Spaces set GRADIO_SERVER_NAME and GRADIO_SERVER_PORT

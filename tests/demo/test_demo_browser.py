@@ -3,7 +3,8 @@ system's `chromium` and `chromedriver`, e.g. Debian's packages, through Selenium
 
 Skipped, with the reason, when Selenium, Gradio, Chromium or ChromeDriver is missing; `.ci/run` installs them and
 sets DFER_REQUIRE_BROWSER=1, which turns a skip into a failure. DFER_DEMO_SCREENSHOT=PATH also saves the
-screenshot of a finished analysis there (the README's picture is made this way).
+screenshot of a finished analysis there, and DFER_DEMO_MODEL=CHECKPOINT serves that checkpoint instead of the
+tiny random one (the README's picture: the quick start's model, `outputs/sample`).
 """
 
 import ipaddress
@@ -88,7 +89,8 @@ def app_url(tiny_checkpoint):
     from dfer.demo import build_demo
 
     _WATCHING.append(True)
-    demo = build_demo(str(tiny_checkpoint), update_seconds=0.2, max_video_seconds=60)
+    model = os.environ.get("DFER_DEMO_MODEL") or str(tiny_checkpoint)
+    demo = build_demo(model, update_seconds=0.2, max_video_seconds=60)
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:

@@ -77,6 +77,8 @@ def test_the_space_app_builds_the_same_demo_from_its_variables(tiny_checkpoint, 
     assert isinstance(space["demo"], gradio.Blocks) and space["max_seconds"] == 30.0
     assert launches and launches[0][0] is space["demo"]
     assert "Videos up to 30 s long." in str(space["demo"].config)
+    picker = next(block for block in space["demo"].blocks.values() if getattr(block, "elem_id", None) == "dfer-model")
+    assert picker.allow_custom_value is False  # a Space's visitors cannot make it download other models
     monkeypatch.delenv("DFER_MODEL")
     with pytest.raises(SystemExit, match="set DFER_MODEL"):
         runpy.run_path(str(SPACE_APP), run_name="__main__")
