@@ -2,8 +2,8 @@
 
 Upload or record a video; the page shows the expression timeline as windows finish, the per-window table, the
 face crops the model saw, a summary and CSV / JSON / PNG downloads. Serves on localhost (127.0.0.1:7860, or
-Gradio's GRADIO_SERVER_NAME / GRADIO_SERVER_PORT) until Ctrl-C; runs offline and on the CPU. The model (and the
-face detector) are loaded before the server starts, so a wrong --model is one error line.
+Gradio's GRADIO_SERVER_NAME / GRADIO_SERVER_PORT) until Ctrl-C; runs offline and on the CPU. The model and the
+face detector are loaded before the server starts, so a wrong --model is one error line.
 """
 
 import argparse
@@ -40,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--inbrowser", action="store_true", help="open the page in the default browser")
     parser.add_argument(
+        "--max-file-size", help="largest upload Gradio accepts, e.g. 500mb or 2gb (default: no limit)"
+    )
+    parser.add_argument(
+        "--allow-other-models",
+        action="store_true",
+        help="let the page load any checkpoint folder or Hub repo id typed into its model picker (off: only "
+        "--model and the folders it lists; whoever reaches the page could make the server load anything)",
+    )
+    parser.add_argument(
         "--max-video-seconds",
         type=float,
         default=DEFAULT_MAX_VIDEO_SECONDS,
@@ -48,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--revision", help="Hub revision of --model")
     parser.add_argument(
-        "--trust-remote-code", action="store_true", help="allow a Hub checkpoint's own model code to run"
+        "--trust-remote-code", action="store_true", help="allow --model's own model code to run (a Hub checkpoint)"
     )
     return parser
 
@@ -70,13 +79,18 @@ def main(argv: list[str] | None = None) -> int:
             revision=args.revision,
             trust_remote_code=args.trust_remote_code,
             max_video_seconds=args.max_video_seconds or None,
+            allow_other_models=args.allow_other_models,
         )
     except (ValueError, ImportError, CheckpointLoadError) as error:
         return report_error("demo", error)
     try:
         demo.launch(
-            server_name=args.server_name, server_port=args.server_port, share=args.share, inbrowser=args.inbrowser
+            server_name=args.server_name,
+            server_port=args.server_port,
+            share=args.share,
+            inbrowser=args.inbrowser,
+            max_file_size=args.max_file_size,
         )
-    except OSError as error:  # the port is taken, the address is not this machine's
+    except (OSError, ValueError) as error:  # the port is taken, the address is not this machine's, a bad size
         return report_error("demo", f"cannot serve the page: {error}")
     return 0

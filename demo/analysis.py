@@ -17,12 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from dfer.inference import FrameStream, Timeline, WindowPrediction, WindowResult, predict_timeline
+from dfer.modeling import label_names
 from dfer.processing.face_crop import FaceCropOptions
 from dfer.processing.face_detection import import_cv2
 
+# How long closing an analysis waits for its pass to reach the next window and stop.
+STOP_WAIT_SECONDS = 30.0
 # The strip of faces the model saw holds at most this many crops: one per stretch of the video.
 MAX_FACE_STRIP = 24
 DEFAULT_MAX_VIDEO_SECONDS = 600.0
+# Windows per model call. Smaller than `dfer predict`'s 8: a window is shown once its batch is classified, and
+# the first ones should appear soon (scripts/benchmark_demo.py measures both).
+DEMO_BATCH_SIZE = 2
 
 
 class AnalysisError(ValueError):
@@ -59,6 +65,7 @@ class AnalysisSnapshot:
     num_frames: int
     options: DemoOptions
     total: int = 0
+    attempt: int = 0
     rows: dict[int, WindowPrediction] = field(default_factory=dict)
     # stretch of the video -> (window position, the middle crop the model read there)
     faces: dict[int, tuple[int, np.ndarray]] = field(default_factory=dict)
@@ -91,8 +98,9 @@ class AnalysisSnapshot:
         )
 
     def add(self, result: WindowResult) -> None:
-        if result.total != self.total:  # a truncated video is planned again over the frames it has
-            self.total, self.rows, self.faces = result.total, {}, {}
+        if (result.attempt, result.total) != (self.attempt, self.total):
+            # The first result, or a truncated video planned again over the frames it has: start afresh.
+            self.attempt, self.total, self.rows, self.faces = result.attempt, result.total, {}, {}
         self.rows[result.position] = result.row
         if result.crops is not None:
             # One crop (the middle frame the model read) for every stretch of total / MAX_FACE_STRIP windows: the
@@ -100,7 +108,8 @@ class AnalysisSnapshot:
             stretch = result.position // max(1, math.ceil(self.total / MAX_FACE_STRIP))
             kept = self.faces.get(stretch)
             if kept is None or result.position < kept[0]:  # the stretch's first classified window
-                self.faces[stretch] = (result.position, result.crops[len(result.crops) // 2])
+                # A copy: a view would keep the window's whole clip alive.
+                self.faces[stretch] = (result.position, result.crops[len(result.crops) // 2].copy())
 
     def face_strip(self) -> list[tuple[np.ndarray, WindowPrediction]]:
         """(crop, row) of the faces kept for the strip, in time order."""
@@ -118,7 +127,7 @@ def check_video(video: str | os.PathLike, max_seconds: float | None) -> FrameStr
     try:
         stream = FrameStream(video)
     except (FileNotFoundError, ValueError, TypeError) as error:
-        raise AnalysisError(_named(error, video) + " Upload a video file (mp4, webm, mov, mkv, avi ...).") from error
+        raise AnalysisError(named_message(error, video) + " Upload a video file (mp4, webm, mov, mkv, avi ...).") from error
     duration = stream.num_frames / stream.fps
     if max_seconds is not None and duration > max_seconds:
         raise AnalysisError(
@@ -138,16 +147,19 @@ def analyse_video(
     max_seconds: float | None = DEFAULT_MAX_VIDEO_SECONDS,
     device=None,
     update_seconds: float = 1.0,
+    batch_size: int = DEMO_BATCH_SIZE,
 ) -> Iterator[AnalysisSnapshot]:
     """Snapshots of the analysis of `video`: one at the start, one whenever windows have finished and
-    `update_seconds` have passed since the last, and a last one with the whole timeline.
+    `update_seconds` have passed since the last, and a last one with the whole timeline. It is one object,
+    updated in place between yields (copy it to keep a state). Windows are classified `batch_size` at a time.
 
     Raises `AnalysisError` (before any work, or when the pass fails on the file) with a message that names the
-    file by its name. Closing the iterator early (the visitor left) stops the pass at its next window.
+    file by its name. Closing the iterator early (the visitor left) stops the pass at its next window and waits
+    (up to `STOP_WAIT_SECONDS`) for it to end, so that the next analysis does not share the machine with it.
     """
     options.check()
     stream = check_video(video, max_seconds)
-    labels = [model.config.id2label[index] for index in range(len(model.config.id2label))]
+    labels = label_names(model.config)
     snapshot = AnalysisSnapshot(
         Path(video).name, model_name, labels, stream.fps, stream.num_frames, options
     )
@@ -171,6 +183,7 @@ def analyse_video(
                 face_crop=options.face_crop,
                 face_options=FaceCropOptions(face_detector=options.face_detector, align=options.align_faces),
                 device=device,
+                batch_size=batch_size,
                 model_name=model_name,
                 on_window=collect,
             )
@@ -200,7 +213,7 @@ def analyse_video(
         if isinstance(error, _Stopped):
             return
         if isinstance(error, (FileNotFoundError, ValueError, ImportError, import_cv2().error)):
-            raise AnalysisError(_named(error, video)) from error
+            raise AnalysisError(named_message(error, video)) from error
         if error is not None:
             raise error
         snapshot.timeline = outcome["timeline"]
@@ -208,9 +221,10 @@ def analyse_video(
         yield snapshot
     finally:
         stop.set()
+        worker.join(STOP_WAIT_SECONDS)
 
 
-def _named(error: BaseException, video: str | os.PathLike) -> str:
+def named_message(error: BaseException, video: str | os.PathLike) -> str:
     """The error's message with the upload's path (a temporary folder of the server) replaced by its name."""
     return str(error).replace(os.fspath(video), Path(video).name)
 
@@ -223,4 +237,5 @@ __all__ = [
     "DemoOptions",
     "analyse_video",
     "check_video",
+    "named_message",
 ]

@@ -55,11 +55,12 @@ def model_choices(model: str | None, models_dir: str | os.PathLike | None) -> li
 
 class ModelCache:
     """(model, processor) by checkpoint name, loaded on first use; the `size` most recently used are kept.
-    `revisions` gives the Hub revision of a name (the one `dfer demo --revision` names); others load their default
-    branch."""
+    `revisions` gives the Hub revision of a name (the one `dfer demo --revision` names; others load their default
+    branch), and `trusted` the names whose own model code may run (`--trust-remote-code` is about `--model`, never
+    about a name typed into the page)."""
 
-    def __init__(self, device, revisions: dict[str, str] | None = None, trust_remote_code: bool = False, size: int = 2):
-        self.device, self.revisions, self.trust_remote_code, self.size = device, revisions or {}, trust_remote_code, size
+    def __init__(self, device, revisions: dict[str, str] | None = None, trusted=(), size: int = 2):
+        self.device, self.revisions, self.trusted, self.size = device, revisions or {}, set(trusted), size
         self._loaded: OrderedDict[str, tuple] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -68,7 +69,7 @@ class ModelCache:
         with self._lock:
             if name not in self._loaded:
                 self._loaded[name] = load_checkpoint(
-                    name, self.device, self.revisions.get(name), self.trust_remote_code
+                    name, self.device, self.revisions.get(name), name in self.trusted
                 )
                 while len(self._loaded) > self.size:
                     self._loaded.popitem(last=False)

@@ -54,9 +54,13 @@ def window_table(snapshot: AnalysisSnapshot) -> list[list[str]]:
 def face_strip(snapshot: AnalysisSnapshot) -> list[tuple]:
     """Gallery items: a crop the model read for each stretch of the video, captioned with its window."""
     return [
-        (crop, f"{row.start:.1f}-{row.end:.1f} s: {row.label} {row.confidence:.0%}")
+        (crop, f"{row.start:g}-{row.end:g} s {row.label} {row.confidence:.0%}")
         for crop, row in snapshot.face_strip()
     ]
+
+
+def _windows(count: int) -> str:
+    return f"{count} window{'' if count == 1 else 's'}"
 
 
 def progress_line(snapshot: AnalysisSnapshot) -> str:
@@ -64,13 +68,13 @@ def progress_line(snapshot: AnalysisSnapshot) -> str:
     if snapshot.finished:
         timeline = snapshot.timeline
         return (
-            f"Done: **{snapshot.video_name}**, {len(timeline.windows)} windows in {timeline.processing_seconds:.1f} s "
-            f"({timeline.realtime_factor:.2f}x real time)."
+            f"Done: **{snapshot.video_name}**, {_windows(len(timeline.windows))} in {timeline.processing_seconds:.1f} "
+            f"s ({timeline.realtime_factor:.2f}x real time)."
         )
     if not snapshot.total:
         return f"Analysing **{snapshot.video_name}** ({snapshot.num_frames / snapshot.fps:.1f} s) ..."
     return (
-        f"Analysing **{snapshot.video_name}**: {snapshot.done} of {snapshot.total} windows "
+        f"Analysing **{snapshot.video_name}**: {snapshot.done} of {_windows(snapshot.total)} "
         f"({snapshot.done / snapshot.total:.0%}), {snapshot.elapsed:.0f} s so far ..."
     )
 
@@ -84,26 +88,28 @@ def summary_text(snapshot: AnalysisSnapshot) -> str:
     if top:
         lines.append(f"- expressions: {top}")
     if not snapshot.finished:
-        lines.append(f"- so far: {snapshot.done} of {snapshot.total} windows")
+        lines.append(f"- so far: {snapshot.done} of {_windows(snapshot.total)}")
     return "\n".join(lines)
 
 
 def render(snapshot: AnalysisSnapshot, folder: Path, update: int) -> PageContent:
-    """The page for a snapshot; its files (the plot, and once finished the downloads) are written in `folder`."""
-    timeline = snapshot.partial_timeline()
-    plot = None
-    if timeline.windows:
-        plot = str(write_plot(timeline, folder / f"timeline-{update:04d}.png"))  # a new name: the browser reloads it
+    """The page for a snapshot. Its plot is written in `folder` under a new name each time (so that the browser
+    loads it again); once finished, the downloads go to `folder/downloads`, the plot among them."""
     downloads = None
     if snapshot.finished:
         # The files name the upload by its name, not by the server's temporary path.
         named = dataclasses.replace(snapshot.timeline, video=snapshot.video_name)
         stem = Path(snapshot.video_name).stem or "video"
+        files = folder / "downloads"  # apart from the page's plots, whatever the upload is called
         downloads = [
-            str(write_csv(named, folder / f"{stem}.csv")),
-            str(write_json(named, folder / f"{stem}.json")),
-            str(write_plot(named, folder / f"{stem}.png")),
+            str(write_csv(named, files / f"{stem}.csv")),
+            str(write_json(named, files / f"{stem}.json")),
+            str(write_plot(named, files / f"{stem}.png")),
         ]
+        plot = downloads[-1]
+    else:
+        timeline = snapshot.partial_timeline()
+        plot = str(write_plot(timeline, folder / f"timeline-{update:04d}.png")) if timeline.windows else None
     return PageContent(
         progress_line(snapshot), plot, window_table(snapshot), face_strip(snapshot), summary_text(snapshot), downloads
     )

@@ -17,7 +17,7 @@ from transformers.models.auto.video_processing_auto import AutoVideoProcessor
 
 import dfer.modeling  # noqa: F401  (registers the models and the video processor with the Auto classes)
 from dfer.processing.face_crop import FaceCropOptions
-from dfer.processing.face_detection import import_cv2, load_face_landmarker
+from dfer.processing.face_detection import import_cv2
 
 from .timeline import FACE_MODES, Timeline, predict_timeline, resolve_device
 from .writers import write_csv, write_json, write_plot
@@ -146,12 +146,7 @@ def predict_videos(
         raise ValueError(f"faces must be one of {', '.join(FACE_MODES)}, got {faces!r}.")
     face_options = FaceCropOptions(margin=margin, face_detector=face_detector, align=align_faces)
     if face_crop:  # an unknown or uninstalled detector or landmarker is reported before the model loads
-        try:
-            face_options.load_detector()
-            if align_faces:
-                load_face_landmarker()
-        except import_cv2().error as error:  # a damaged network file
-            raise ValueError(f"cannot load the face detector: {error}") from error
+        face_options.load_networks()
     check_output_folder(output_dir)
     videos = [str(video) for video in videos]
     device = resolve_device(device)

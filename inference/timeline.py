@@ -27,6 +27,7 @@ import av
 import numpy as np
 import torch
 
+from dfer.modeling import label_names
 from dfer.processing.face_crop import (
     FaceCropOptions,
     FaceTracker,
@@ -235,6 +236,9 @@ class WindowResult:
     total: int
     row: WindowPrediction
     crops: np.ndarray | None
+    # 0 for the first pass; 1 when a video shorter than its header said was planned again and its windows are
+    # reported anew (what was reported before no longer holds).
+    attempt: int = 0
 
 
 @dataclass
@@ -393,8 +397,8 @@ def predict_timeline(
 
     `on_window(WindowResult)` (faces="main" only) is called as each window's row is decided, classified or not,
     in no fixed order; an exception it raises stops the pass. If the video turns out shorter than its header
-    says, the pass starts again over the frames that exist and the windows are reported again, with the new
-    `total`.
+    says, the pass starts again over the frames that exist and the windows are reported again, with the next
+    `attempt` number.
     """
     if faces not in FACE_MODES:
         raise ValueError(f"faces must be one of {', '.join(FACE_MODES)}, got {faces!r}.")
@@ -421,6 +425,7 @@ def predict_timeline(
             logger.warning("%s The timeline covers the %d frames that exist.", ended, ended.decodable)
             stream.num_frames = ended.decodable
             stats.__dict__.update(asdict(StreamStats()))
+            settings.attempt += 1
 
 
 @dataclass
@@ -433,6 +438,7 @@ class _PassSettings:
     history_seconds: float
     faces: str
     on_window: Callable[[WindowResult], None] | None = None
+    attempt: int = 0
 
 
 class _SubjectCrops:
@@ -463,7 +469,7 @@ def _stream_timeline(
     windows = plan_windows(stream.num_frames, rate, settings.window_seconds, settings.stride_seconds)
     assign_frames(windows, num_frames, processor.sampler)
     size = (processor.size["height"], processor.size["width"])
-    labels = [model.config.id2label[index] for index in range(len(model.config.id2label))]
+    labels = label_names(model.config)
     device = torch.device(device) if device is not None else next(model.parameters()).device
 
     sampled = sorted({index for window in windows for index in window.frame_indices})
@@ -497,7 +503,7 @@ def _stream_timeline(
     def decided(position: int, row: WindowPrediction, crops: np.ndarray | None = None) -> None:
         bar.update(1)
         if settings.on_window is not None:
-            settings.on_window(WindowResult(position, len(windows), row, crops))
+            settings.on_window(WindowResult(position, len(windows), row, crops, settings.attempt))
 
     def on_done(key, probabilities: np.ndarray, clip: np.ndarray) -> None:
         subject, position, fraction, track_id = key

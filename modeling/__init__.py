@@ -6,6 +6,7 @@ transformers Auto classes (`auto_registration.py`), so that `AutoConfig`, `AutoM
 from .auto_registration import register_auto_classes
 from .batch_norm_fusion import fuse_batch_norm
 from .gca_resnet import GcaResNetConfig, GcaResNetForVideoClassification, GcaResNetModel
+from .label_names import label_names
 from .logo_former import LogoFormerConfig, LogoFormerForVideoClassification, LogoFormerModel
 
 register_auto_classes()
@@ -18,5 +19,6 @@ __all__ = [
     "LogoFormerForVideoClassification",
     "LogoFormerModel",
     "fuse_batch_norm",
+    "label_names",
     "register_auto_classes",
 ]

@@ -409,6 +409,17 @@ class FaceCropOptions:
             self.face_detector, self.detect_width, self.min_confidence, self.rotation_search, self.verify_faces
         )
 
+    def load_networks(self) -> None:
+        """Load the detector and, with `align`, the landmark network now, so that an unknown detector name, an
+        uninstalled library (ImportError) or a damaged network file (ValueError) is reported before any video is
+        read; later loads find them built."""
+        try:
+            self.load_detector()
+            if self.align:
+                load_face_landmarker()
+        except import_cv2().error as error:
+            raise ValueError(f"cannot load the face detector: {error}") from error
+
     def locate(self, detector: FaceDetector, image: np.ndarray) -> np.ndarray:
         """The face boxes of one image as the tracker takes them: the detector's, aligned by landmarks with
         `align` (eyes level, scale from the eye distance)."""

@@ -68,7 +68,7 @@ def evaluate_checkpoint(
         raise ValueError(f"No split {split!r}; available: {', '.join(splits)}.")
     training_args.remove_unused_columns = False
     trainer = DferTrainer(model=model, args=training_args)
-    label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    label_names = dfer.modeling.label_names(model.config)
     record = evaluation_record(trainer, splits[split], label_names, data_args, objective="none", split=split)
     return replace(record, checkpoint=str(checkpoint))
 

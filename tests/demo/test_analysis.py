@@ -3,22 +3,25 @@ snapshots that fill in while windows finish, the checks that come first, stoppin
 
 import shutil
 import threading
-import time
 
+import numpy as np
 import pytest
 import torch
 from face_videos import write_face_video
 
 import dfer.modeling  # noqa: F401
 from dfer.data.face_samples import write_noise_video
-from dfer.demo import AnalysisError, DemoOptions, ModelCache, analyse_video, find_checkpoints, model_choices
+from dfer.demo import (
+    AnalysisError,
+    AnalysisSnapshot,
+    DemoOptions,
+    ModelCache,
+    analyse_video,
+    find_checkpoints,
+    model_choices,
+)
 from dfer.demo.analysis import MAX_FACE_STRIP
-from dfer.inference import CheckpointLoadError
-
-
-@pytest.fixture(scope="module")
-def loaded(tiny_checkpoint):
-    return ModelCache(torch.device("cpu")).get(str(tiny_checkpoint))
+from dfer.inference import CheckpointLoadError, WindowPrediction, WindowResult
 
 
 def run(video, loaded, **options):
@@ -29,7 +32,7 @@ def run(video, loaded, **options):
     )
 
 
-def test_snapshots_fill_in_as_windows_finish_and_end_with_the_timeline(tmp_path, loaded):
+def test_snapshots_fill_in_as_windows_finish_and_end_with_the_timeline(tmp_path, loaded, slow_windows):
     video = tmp_path / "talk.mp4"
     write_face_video(video, 4.0)
     snapshots = []
@@ -41,7 +44,7 @@ def test_snapshots_fill_in_as_windows_finish_and_end_with_the_timeline(tmp_path,
     assert snapshots[0] == (0, 0, False)  # at once, before any window
     assert snapshots[-1] == (7, 7, True)
     done = [count for count, _, finished in snapshots if not finished]
-    assert done == sorted(done)
+    assert done == sorted(done) and any(0 < count < 7 for count in done)  # shown before the end
     final = snapshot.timeline
     assert [snapshot.rows[position] for position in range(7)] == final.windows
     assert all(row.face_found for row in final.windows)
@@ -87,7 +90,7 @@ def test_a_video_over_the_length_limit_is_refused_before_any_work(tmp_path, load
         run(video, loaded, settings={"stride_seconds": 0.0})
 
 
-def test_closing_the_snapshots_stops_the_pass(tmp_path, loaded):
+def test_closing_the_snapshots_stops_the_pass_and_waits_for_it(tmp_path, loaded, slow_windows):
     video = tmp_path / "long.mp4"
     write_face_video(video, 12.0)
     model, processor = loaded
@@ -97,12 +100,21 @@ def test_closing_the_snapshots_stops_the_pass(tmp_path, loaded):
     for snapshot in snapshots:
         if snapshot.done:
             break
-    snapshots.close()  # what Gradio does when the page is closed
-    deadline = time.monotonic() + 30
-    while any(t.name.startswith("dfer-demo") for t in threading.enumerate()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(t.name.startswith("dfer-demo") for t in threading.enumerate())
+    snapshots.close()  # what the page does when its visitor leaves
+    assert not any(thread.name.startswith("dfer-demo") for thread in threading.enumerate())
     assert snapshot.done < snapshot.total
+
+
+def test_a_second_pass_over_a_truncated_video_starts_the_snapshot_afresh():
+    snapshot = AnalysisSnapshot("v.mp4", "m", ["Happy"], 30.0, 90, DemoOptions())
+    row = WindowPrediction(0.0, 1.0, "Happy", 1.0, {"Happy": 1.0}, True, 1.0)
+    crops = np.zeros((4, 8, 8, 3), np.uint8)
+    for position in range(3):
+        snapshot.add(WindowResult(position, 3, row, crops))
+    assert snapshot.done == 3 and len(snapshot.face_strip()) == 3
+    snapshot.add(WindowResult(0, 3, row, crops, attempt=1))  # the same number of windows, planned again
+    assert snapshot.done == 1 and len(snapshot.face_strip()) == 1
+    assert not np.shares_memory(snapshot.face_strip()[0][0], crops)  # the strip keeps a frame, not the clip
 
 
 def test_the_model_picker_lists_checkpoint_folders(tmp_path, tiny_checkpoint):

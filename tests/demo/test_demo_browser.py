@@ -29,7 +29,7 @@ TIMEOUT = 120  # seconds for one analysis to appear; generous for a loaded 2-cor
 
 
 def _missing() -> str | None:
-    for module, install in (("selenium", "pip install selenium"), ("gradio", "pip install 'dfer[demo]'")):
+    for module, install in (("selenium", "pip install selenium"), ("gradio", "pip install 'gradio>=6,<7'")):
         try:
             __import__(module)
         except ImportError:
@@ -84,6 +84,19 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _launch_on_a_free_port(demo) -> int:
+    """Launch on a port the system says is free; another process can take it first, so try a few."""
+    for attempt in range(5):
+        port = _free_port()
+        try:
+            demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+            return port
+        except OSError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="module")
 def app_url(tiny_checkpoint):
     from dfer.demo import build_demo
@@ -91,8 +104,7 @@ def app_url(tiny_checkpoint):
     _WATCHING.append(True)
     model = os.environ.get("DFER_DEMO_MODEL") or str(tiny_checkpoint)
     demo = build_demo(model, update_seconds=0.2, max_video_seconds=60)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    port = _launch_on_a_free_port(demo)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -226,7 +238,7 @@ def test_an_uploaded_talking_head_gets_its_timeline(tmp_path, app_url, browser):
         shutil.copyfile(tmp_path / "demo.png", os.environ["DFER_DEMO_SCREENSHOT"])
 
 
-def test_a_long_video_streams_its_windows_in(tmp_path, app_url, browser):
+def test_a_long_video_streams_its_windows_in(tmp_path, app_url, browser, slow_windows):
     video = tmp_path / "long.mp4"
     write_face_video(video, 20.0)
     status = _analyse(browser, app_url, video, record_status=True)
@@ -273,14 +285,14 @@ def test_bad_uploads_get_a_message_and_the_app_keeps_serving(tmp_path, app_url, 
 
     good = tmp_path / "after.mp4"
     write_face_video(good, 2.0)
-    assert _analyse(browser, app_url, good).startswith("Done: after.mp4, 1 windows")
+    assert _analyse(browser, app_url, good).startswith("Done: after.mp4, 1 window in")
 
 
-def test_nothing_is_fetched_from_outside_this_machine(app_url, browser):
-    """Run last in this file: it reads what the page requested during the tests above."""
-    browser.get(app_url)
-    time.sleep(1)
-    requested = set()
+def test_nothing_is_fetched_from_outside_this_machine(tmp_path, app_url, browser):
+    video = tmp_path / "check.mp4"
+    write_face_video(video, 2.0)
+    assert _analyse(browser, app_url, video).startswith("Done: check.mp4")
+    requested = set()  # every request of the browser since it started (or since the log was last read)
     for entry in browser.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         if message["method"] in ("Network.requestWillBeSent", "Network.webSocketCreated"):

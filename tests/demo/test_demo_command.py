@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+import dfer.demo.models
 from dfer.cli import main
+from dfer.inference import CheckpointLoadError
 
-gradio = pytest.importorskip("gradio", reason="the demo needs Gradio: pip install 'dfer[demo]'")
+gradio = pytest.importorskip("gradio", reason="the demo needs Gradio: pip install 'gradio>=6,<7'")
 SPACE_APP = Path(__file__).resolve().parents[2] / "space" / "app.py"
 
 
@@ -27,10 +29,39 @@ def test_demo_launches_the_page_with_gradio_s_settings(tiny_checkpoint, launches
     assert main(argv) == 0
     (demo, settings), = launches
     assert isinstance(demo, gradio.Blocks) and demo.title.startswith("dfer")
-    assert settings == {"server_name": "0.0.0.0", "server_port": 8123, "share": False, "inbrowser": False}
+    assert settings == {
+        "server_name": "0.0.0.0", "server_port": 8123, "share": False, "inbrowser": False, "max_file_size": None
+    }  # fmt: skip
     assert main(["demo", "--model", str(tiny_checkpoint)]) == 0
     # Gradio's own defaults (127.0.0.1:7860, or GRADIO_SERVER_NAME / GRADIO_SERVER_PORT) when none is given.
     assert launches[1][1]["server_name"] is None and launches[1][1]["server_port"] is None
+
+
+def _picker(demo):
+    return next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "dfer-model")
+
+
+def test_only_the_models_offered_unless_other_models_are_allowed(tiny_checkpoint, launches):
+    assert main(["demo", "--model", str(tiny_checkpoint)]) == 0
+    assert main(["demo", "--model", str(tiny_checkpoint), "--allow-other-models"]) == 0
+    assert [_picker(demo).allow_custom_value for demo, _ in launches] == [False, True]
+
+
+def test_remote_code_is_trusted_for_the_given_model_only(tmp_path, tiny_checkpoint, monkeypatch):
+    calls = []
+    real = dfer.demo.models.load_checkpoint
+
+    def recording(name, device, revision, trust_remote_code):
+        calls.append((name, trust_remote_code))
+        return real(name, device, revision, False)
+
+    monkeypatch.setattr(dfer.demo.models, "load_checkpoint", recording)
+    given = str(tmp_path / "given-model")  # stands for --model; typed-in names are never trusted
+    cache = dfer.demo.models.ModelCache("cpu", trusted={given})
+    cache.get(str(tiny_checkpoint))
+    with pytest.raises(CheckpointLoadError):
+        cache.get(given)
+    assert calls == [(str(tiny_checkpoint), False), (given, True)]
 
 
 def test_a_model_that_cannot_load_is_one_error_line_before_serving(tmp_path, launches, capsys):
@@ -57,7 +88,7 @@ def test_usage_errors(argv, message, capsys, launches):
 def test_without_gradio_the_command_says_how_to_install_it(tiny_checkpoint, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` raises ImportError
     assert main(["demo", "--model", str(tiny_checkpoint)]) == 2
-    assert capsys.readouterr().err.strip() == "dfer demo: error: the demo needs Gradio: pip install 'dfer[demo]'."
+    assert capsys.readouterr().err.strip() == "dfer demo: error: the demo needs Gradio: pip install 'gradio>=6,<7' (dfer's demo extra)."
 
 
 def test_a_port_in_use_is_one_error_line(tiny_checkpoint, capsys):
@@ -73,12 +104,16 @@ def test_a_port_in_use_is_one_error_line(tiny_checkpoint, capsys):
 def test_the_space_app_builds_the_same_demo_from_its_variables(tiny_checkpoint, monkeypatch, launches):
     monkeypatch.setenv("DFER_MODEL", str(tiny_checkpoint))
     monkeypatch.setenv("DFER_MAX_VIDEO_SECONDS", "30")
+    monkeypatch.delenv("DFER_MAX_FILE_SIZE", raising=False)
     space = runpy.run_path(str(SPACE_APP), run_name="__main__")
     assert isinstance(space["demo"], gradio.Blocks) and space["max_seconds"] == 30.0
     assert launches and launches[0][0] is space["demo"]
     assert "Videos up to 30 s long." in str(space["demo"].config)
-    picker = next(block for block in space["demo"].blocks.values() if getattr(block, "elem_id", None) == "dfer-model")
-    assert picker.allow_custom_value is False  # a Space's visitors cannot make it download other models
+    assert _picker(space["demo"]).allow_custom_value is False  # visitors cannot make the Space download others
+    assert launches[0][1] == {"max_file_size": "200mb"}
+    monkeypatch.setenv("DFER_MAX_VIDEO_SECONDS", "two minutes")
+    with pytest.raises(SystemExit, match="DFER_MAX_VIDEO_SECONDS must be a number"):
+        runpy.run_path(str(SPACE_APP), run_name="__main__")
     monkeypatch.delenv("DFER_MODEL")
     with pytest.raises(SystemExit, match="set DFER_MODEL"):
         runpy.run_path(str(SPACE_APP), run_name="__main__")

@@ -4,18 +4,11 @@ the downloads named by the upload, and page updates that thin out when drawing g
 import copy
 import json
 
-import pytest
-import torch
 from face_videos import write_face_video
 
 import dfer.modeling  # noqa: F401
-from dfer.demo import DemoOptions, ModelCache, analyse_video, page_updates, render
+from dfer.demo import DemoOptions, analyse_video, page_updates, render
 from dfer.demo.page import NO_FACE
-
-
-@pytest.fixture(scope="module")
-def loaded(tiny_checkpoint):
-    return ModelCache(torch.device("cpu")).get(str(tiny_checkpoint))
 
 
 def snapshots_of(video, loaded):
@@ -34,12 +27,15 @@ def test_the_finished_page_has_every_part(tmp_path, loaded):
     assert [row[3] == "" for row in page.table] == [row[2] == NO_FACE for row in page.table]
     assert "face found in 5 of 7 windows" in page.summary
     assert len(page.faces) == 5 and all(caption.endswith("%") for _, caption in page.faces)
-    assert [path.rsplit("/", 1)[1] for path in page.downloads] == ["hidden.csv", "hidden.json", "hidden.png"]
+    assert [path.rsplit("/", 2)[1:] for path in page.downloads] == [
+        ["downloads", "hidden.csv"], ["downloads", "hidden.json"], ["downloads", "hidden.png"]
+    ]  # fmt: skip
+    assert page.plot == page.downloads[2]  # the finished plot is drawn once
     assert json.loads(open(page.downloads[1]).read())["video"] == "hidden.mp4"  # not the upload's folder
     assert len(page.values()) == 6
 
 
-def test_page_updates_thin_out_when_drawing_is_slow_and_keep_the_last(tmp_path, loaded, monkeypatch):
+def test_page_updates_thin_out_when_drawing_is_slow_and_keep_the_last(tmp_path, loaded, slow_windows, monkeypatch):
     video = tmp_path / "talk.mp4"
     write_face_video(video, 6.0)
     # Copies: the analysis updates one snapshot in place.
@@ -68,7 +64,7 @@ def test_page_updates_thin_out_when_drawing_is_slow_and_keep_the_last(tmp_path, 
     assert drawn(1.0, 0.1) == [snapshots[0], snapshots[-1]]
 
 
-def test_each_plot_replaces_the_one_before(tmp_path, loaded):
+def test_each_plot_replaces_the_one_before(tmp_path, loaded, slow_windows):
     video = tmp_path / "talk.mp4"
     write_face_video(video, 6.0)
     folder = tmp_path / "pages"
@@ -76,5 +72,6 @@ def test_each_plot_replaces_the_one_before(tmp_path, loaded):
     pages = [page for _, page in page_updates(snapshots_of(video, loaded), folder)]
     plots = [page.plot for page in pages if page.plot]
     assert len(set(plots)) == len(plots) >= 2
-    left = sorted(path.name for path in folder.iterdir() if path.name.startswith("timeline-"))
-    assert left == [plots[-1].rsplit("/", 1)[1]]  # the last page's plot stays; the earlier ones are gone
+    # The pages' plots are deleted as they are replaced; the last page's plot is the download's.
+    assert sorted(path.name for path in folder.iterdir()) == ["downloads"]
+    assert plots[-1] == str(folder / "downloads" / "talk.png")
