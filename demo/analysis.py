@@ -21,8 +21,9 @@ from dfer.modeling import label_names
 from dfer.processing.face_crop import FaceCropOptions
 from dfer.processing.face_detection import import_cv2
 
-# How long closing an analysis waits for its pass to reach the next window and stop.
-STOP_WAIT_SECONDS = 30.0
+# One pass at a time in a process: a pass stopped because its visitor left ends at its next window, and the next
+# analysis's pass waits for that (in its own worker thread) instead of sharing the CPU with it.
+_ONE_PASS = threading.Lock()
 # The strip of faces the model saw holds at most this many crops: one per stretch of the video.
 MAX_FACE_STRIP = 24
 DEFAULT_MAX_VIDEO_SECONDS = 600.0
@@ -154,8 +155,8 @@ def analyse_video(
     updated in place between yields (copy it to keep a state). Windows are classified `batch_size` at a time.
 
     Raises `AnalysisError` (before any work, or when the pass fails on the file) with a message that names the
-    file by its name. Closing the iterator early (the visitor left) stops the pass at its next window and waits
-    (up to `STOP_WAIT_SECONDS`) for it to end, so that the next analysis does not share the machine with it.
+    file by its name. Closing the iterator early (the visitor left) returns at once and stops the pass at its
+    next window; passes run one at a time, so the next analysis's pass starts when that one has ended.
     """
     options.check()
     stream = check_video(video, max_seconds)
@@ -174,19 +175,22 @@ def analyse_video(
 
     def work() -> None:
         try:
-            outcome["timeline"] = predict_timeline(
-                video,
-                model,
-                processor,
-                window_seconds=options.window_seconds,
-                stride_seconds=options.stride_seconds,
-                face_crop=options.face_crop,
-                face_options=FaceCropOptions(face_detector=options.face_detector, align=options.align_faces),
-                device=device,
-                batch_size=batch_size,
-                model_name=model_name,
-                on_window=collect,
-            )
+            with _ONE_PASS:
+                if stop.is_set():  # the visitor left while an earlier pass was ending
+                    raise _Stopped
+                outcome["timeline"] = predict_timeline(
+                    video,
+                    model,
+                    processor,
+                    window_seconds=options.window_seconds,
+                    stride_seconds=options.stride_seconds,
+                    face_crop=options.face_crop,
+                    face_options=FaceCropOptions(face_detector=options.face_detector, align=options.align_faces),
+                    device=device,
+                    batch_size=batch_size,
+                    model_name=model_name,
+                    on_window=collect,
+                )
         except BaseException as error:  # handed to the generator, which raises it or reports it
             outcome["error"] = error
 
@@ -220,8 +224,8 @@ def analyse_video(
         snapshot.elapsed = time.perf_counter() - started
         yield snapshot
     finally:
+        # No join: Gradio may close this generator on its event loop, which must not wait for a window to end.
         stop.set()
-        worker.join(STOP_WAIT_SECONDS)
 
 
 def named_message(error: BaseException, video: str | os.PathLike) -> str:

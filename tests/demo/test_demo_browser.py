@@ -223,8 +223,9 @@ def test_an_uploaded_talking_head_gets_its_timeline(tmp_path, app_url, browser):
     assert "face found in 3 of 3 windows" in _text(browser, "dfer-summary")
     plot = browser.find_elements(By.CSS_SELECTOR, "#dfer-plot img")
     assert plot and plot[0].get_attribute("src").startswith(app_url)
-    assert browser.execute_script("return arguments[0].naturalWidth", plot[0]) > 500  # the image loaded
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#dfer-faces img")) == 3
+    # Images load after the page has its values: wait for the plot to be decoded and for the three faces.
+    _wait(lambda: browser.execute_script("return arguments[0].naturalWidth", plot[0]) > 500, "the plot to load")
+    _wait(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#dfer-faces img")) == 3, "three face crops")
     links = {a.get_attribute("download"): a.get_attribute("href")
              for a in browser.find_elements(By.CSS_SELECTOR, "#dfer-downloads a[download]")}  # fmt: skip
     assert sorted(links) == ["talk.csv", "talk.json", "talk.png"]
@@ -259,7 +260,8 @@ def test_a_webcam_recording_is_analysed(app_url, browser):
     button("//button[@aria-label='Capture from camera']").click()
     button("//button[contains(., 'Access Webcam')]").click()
     button("//button[contains(., 'Record')]").click()
-    time.sleep(3)
+    button("//button[contains(., 'Stop')]")  # recording has started
+    time.sleep(4.5)  # at least 3 windows of 2 s every 1 s
     button("//button[contains(., 'Stop')]").click()
     _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#dfer-video video[src]"), "the recording's upload")
     status = _analyse(browser, app_url, None)
