@@ -7,6 +7,9 @@ face detector are loaded before the server starts, so a wrong --model is one err
 """
 
 import argparse
+import os
+import socket
+import time
 
 from dfer.demo import DEFAULT_MAX_VIDEO_SECONDS, build_demo
 from dfer.inference import CheckpointLoadError
@@ -34,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--server-name", help="address to listen on (default 127.0.0.1, or GRADIO_SERVER_NAME; 0.0.0.0 for all)"
     )
-    parser.add_argument("--server-port", type=int, help="port (default 7860, or GRADIO_SERVER_PORT)")
+    parser.add_argument(
+        "--server-port", type=int, help="port (default: GRADIO_SERVER_PORT, or the first free one from 7860)"
+    )
     parser.add_argument(
         "--share", action="store_true", help="also a public gradio.live link (needs the internet; off by default)"
     )
@@ -71,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--max-video-seconds must be 0 (no limit) or more.")
     if args.server_port is not None and not 0 < args.server_port < 65536:
         parser.error(f"--server-port must be between 1 and 65535, got {args.server_port}.")
+    if args.server_port is not None:  # before the model loads: a port in use costs nothing
+        problem = port_problem(args.server_name or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1", args.server_port)
+        if problem:
+            return report_error("demo", problem)
     try:
         demo = build_demo(
             args.model,
@@ -84,13 +93,38 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ImportError, CheckpointLoadError) as error:
         return report_error("demo", error)
     try:
+        # Quiet: Gradio's own start-up lines speak of launch() parameters; the line below speaks of this command's.
         demo.launch(
             server_name=args.server_name,
             server_port=args.server_port,
             share=args.share,
             inbrowser=args.inbrowser,
             max_file_size=args.max_file_size,
+            prevent_thread_lock=True,
+            quiet=True,
         )
-    except (OSError, ValueError) as error:  # the port is taken, the address is not this machine's, a bad size
+    except (OSError, ValueError) as error:  # the port was taken meanwhile, an address not of this machine, a size
         return report_error("demo", f"cannot serve the page: {error}")
+    public = f" and {demo.share_url}" if demo.share_url else " (--share for a public link)"
+    print(f"dfer demo: serving {demo.local_url}{public}; Ctrl-C to stop.", flush=True)
+    try:
+        while demo.is_running:
+            time.sleep(0.2)
+    finally:  # Ctrl-C ends here: the command reports it as an interruption
+        demo.close()
     return 0
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the page cannot be served on host:port (in use, or not an address of this machine), or None."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            # As the server will: a port whose last connections are still closing (TIME_WAIT) can be served.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        return (
+            f"cannot serve the page on {host}:{port}: {error.strerror or error}. Choose another --server-port, or "
+            "leave it out: Gradio then takes the first free port from 7860."
+        )
+    return None

@@ -110,7 +110,8 @@ def build_demo(
             return
         name = Path(video).name
         try:
-            yield _message_page(f"Loading the model `{model_name}` ...")
+            if not models.is_loaded(model_name):
+                yield _message_page(f"Loading the model `{model_name}` ...")
             loaded, processor = models.get(model_name)
             # An emptied number box arrives as None (Gradio itself refuses numbers under the boxes' minimum).
             options = DemoOptions(float(window or 0), float(stride or 0), bool(face_crop), detector, bool(align))

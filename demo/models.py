@@ -64,6 +64,9 @@ class ModelCache:
         self._loaded: OrderedDict[str, tuple] = OrderedDict()
         self._lock = threading.Lock()
 
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
+
     def get(self, name: str):
         """Raises `CheckpointLoadError` for a folder or repo id that holds no checkpoint."""
         with self._lock:

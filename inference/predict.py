@@ -79,8 +79,28 @@ class VideoPrediction:
         return self.timeline is not None and (not self.timeline.face_crop or self.timeline.face_windows()[0] > 0)
 
 
+def _names_a_local_folder(name: str) -> bool:
+    """Whether `name` can only mean a folder of this machine: a Hub repo id is `name` or `namespace/name`, never
+    absolute, never starting with `.` or `~`, with at most one `/`; and a path whose first part exists here is
+    taken as a path too."""
+    path = Path(name).expanduser()
+    return (
+        path.is_absolute()
+        or name.startswith((".", "~"))
+        or name.count("/") > 1
+        or "\\" in name
+        or (len(path.parts) > 1 and Path(path.parts[0]).is_dir())
+    )
+
+
 def load_checkpoint(name: str, device, revision: str | None = None, trust_remote_code: bool = False):
-    """(model in eval mode on `device`, video processor) from a checkpoint folder or Hub repo."""
+    """(model in eval mode on `device`, video processor) from a checkpoint folder or Hub repo. A name that can
+    only be a local folder and does not exist is reported as such, without asking the Hub."""
+    if not os.path.isdir(Path(name).expanduser()) and _names_a_local_folder(name):
+        raise CheckpointLoadError(
+            f"cannot load the model {name!r}: there is no such folder. Pass a folder written by save_pretrained "
+            "(the quick start writes outputs/sample) or a Hub repo id."
+        )
     options = {"revision": revision, "trust_remote_code": trust_remote_code}
     try:
         model = AutoModelForVideoClassification.from_pretrained(name, **options)

@@ -4,10 +4,13 @@ launched with which settings, and the errors a user meets before the server star
 import runpy
 import socket
 import sys
+import types
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+import dfer.cli.demo
 import dfer.demo.models
 from dfer.cli import main
 from dfer.inference import CheckpointLoadError
@@ -30,7 +33,8 @@ def test_demo_launches_the_page_with_gradio_s_settings(tiny_checkpoint, launches
     (demo, settings), = launches
     assert isinstance(demo, gradio.Blocks) and demo.title.startswith("dfer")
     assert settings == {
-        "server_name": "0.0.0.0", "server_port": 8123, "share": False, "inbrowser": False, "max_file_size": None
+        "server_name": "0.0.0.0", "server_port": 8123, "share": False, "inbrowser": False, "max_file_size": None,
+        "prevent_thread_lock": True, "quiet": True,  # the command prints its own line, then waits
     }  # fmt: skip
     assert main(["demo", "--model", str(tiny_checkpoint)]) == 0
     # Gradio's own defaults (127.0.0.1:7860, or GRADIO_SERVER_NAME / GRADIO_SERVER_PORT) when none is given.
@@ -68,6 +72,7 @@ def test_a_model_that_cannot_load_is_one_error_line_before_serving(tmp_path, lau
     assert main(["demo", "--model", str(tmp_path / "nothing-here")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("dfer demo: error: cannot load the model") and "nothing-here" in error
+    assert "there is no such folder" in error  # a path is not looked up on the Hub
     assert "Traceback" not in error and launches == []
 
 
@@ -91,14 +96,37 @@ def test_without_gradio_the_command_says_how_to_install_it(tiny_checkpoint, monk
     assert capsys.readouterr().err.strip() == "dfer demo: error: the demo needs Gradio: pip install 'gradio>=6,<7' (dfer's demo extra)."
 
 
-def test_a_port_in_use_is_one_error_line(tiny_checkpoint, capsys):
+def test_a_port_in_use_is_one_error_line_before_the_model_loads(tiny_checkpoint, launches, capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         assert main(["demo", "--model", str(tiny_checkpoint), "--server-port", str(port)]) == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the model's loading bar
-    assert last.startswith(f"dfer demo: error: cannot serve the page: Cannot find empty port in range: {port}-{port}")
+    error = capsys.readouterr().err
+    assert error.startswith(f"dfer demo: error: cannot serve the page on 127.0.0.1:{port}: Address already in use")
+    assert "--server-port" in error and error.count("\n") == 1 and launches == []  # nothing was loaded
+
+
+def test_the_command_serves_until_interrupted_and_says_where(tiny_checkpoint, capsys, monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    pages = []
+
+    def ctrl_c_while_serving(seconds):  # the command's wait between checks that the server runs
+        with urllib.request.urlopen(url, timeout=30) as page:
+            pages.append(page.read())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dfer.cli.demo, "time", types.SimpleNamespace(sleep=ctrl_c_while_serving))
+    assert main(["demo", "--model", str(tiny_checkpoint), "--server-port", str(port)]) == 130
+    assert b"dfer: facial expressions over time" in pages[0]
+    captured = capsys.readouterr()
+    assert f"dfer demo: serving {url} (--share for a public link); Ctrl-C to stop." in captured.out
+    assert captured.err.strip().endswith("dfer demo: interrupted.")
+    with pytest.raises(OSError):  # the server was closed: nothing answers there any more
+        urllib.request.urlopen(url, timeout=5)
 
 
 def test_the_space_app_builds_the_same_demo_from_its_variables(tiny_checkpoint, monkeypatch, launches):
