@@ -97,9 +97,10 @@ def load_checkpoint(name: str, device, revision: str | None = None, trust_remote
     """(model in eval mode on `device`, video processor) from a checkpoint folder or Hub repo. A name that can
     only be a local folder and does not exist is reported as such, without asking the Hub."""
     if not os.path.isdir(Path(name).expanduser()) and _names_a_local_folder(name):
+        what = "it is a file, not a folder" if os.path.exists(Path(name).expanduser()) else "there is no such folder"
         raise CheckpointLoadError(
-            f"cannot load the model {name!r}: there is no such folder. Pass a folder written by save_pretrained "
-            "(the quick start writes outputs/sample) or a Hub repo id."
+            f"cannot load the model {name!r}: {what}. Pass a folder written by save_pretrained (the quick start "
+            "writes outputs/sample) or a Hub repo id."
         )
     options = {"revision": revision, "trust_remote_code": trust_remote_code}
     try:
