@@ -179,7 +179,7 @@ def analyse_video(
                 if stop.is_set():  # the visitor left while an earlier pass was ending
                     raise _Stopped
                 outcome["timeline"] = predict_timeline(
-                    video,
+                    stream,  # opened once, by check_video
                     model,
                     processor,
                     window_seconds=options.window_seconds,

@@ -96,8 +96,9 @@ def _names_a_local_folder(name: str) -> bool:
 def load_checkpoint(name: str, device, revision: str | None = None, trust_remote_code: bool = False):
     """(model in eval mode on `device`, video processor) from a checkpoint folder or Hub repo. A name that can
     only be a local folder and does not exist is reported as such, without asking the Hub."""
-    if not os.path.isdir(Path(name).expanduser()) and _names_a_local_folder(name):
-        what = "it is a file, not a folder" if os.path.exists(Path(name).expanduser()) else "there is no such folder"
+    folder = Path(name).expanduser()
+    if not folder.is_dir() and _names_a_local_folder(name):
+        what = "it is a file, not a folder" if folder.exists() else "there is no such folder"
         raise CheckpointLoadError(
             f"cannot load the model {name!r}: {what}. Pass a folder written by save_pretrained (the quick start "
             "writes outputs/sample) or a Hub repo id."

@@ -369,7 +369,7 @@ class _WindowClassifier:
 
 
 def predict_timeline(
-    video: str | os.PathLike,
+    video: str | os.PathLike | FrameStream,
     model,
     processor,
     window_seconds: float = 2.0,
@@ -393,7 +393,8 @@ def predict_timeline(
     used as it is (put it on `device` first). With `face_crop`, a window is classified only when the face is
     seen on at least half of the frames the model reads; the others get no expression. `faces="main"` follows
     the main face; `faces="all"` gives every tracked person their own rows (`track_id`). `fps` overrides the
-    video's frame rate (frame folders default to 30).
+    video's frame rate (frame folders default to 30); `video` may also be a `FrameStream` opened by the caller,
+    whose frame rate stands.
 
     `on_window(WindowResult)` (faces="main" only) is called as each window's row is decided, classified or not,
     in no fixed order; an exception it raises stops the pass. If the video turns out shorter than its header
@@ -409,7 +410,8 @@ def predict_timeline(
     started = time.perf_counter()
     stats = stats if stats is not None else StreamStats()
     options = face_options or FaceCropOptions()
-    stream = FrameStream(video, fps)
+    # An already opened stream is not opened (and, for a file without a frame count, indexed) again.
+    stream = video if isinstance(video, FrameStream) else FrameStream(video, fps)
     settings = _PassSettings(
         window_seconds, stride_seconds, face_crop, options, detect_interval, history_seconds, faces, on_window
     )

@@ -16,7 +16,7 @@ from tiny_models import tiny_gca_resnet_config as tiny_config
 
 import dfer.modeling  # noqa: F401
 from dfer.data.face_samples import write_noise_video
-from dfer.inference.timeline import StreamStats, assign_frames, plan_windows, predict_timeline
+from dfer.inference.timeline import FrameStream, StreamStats, assign_frames, plan_windows, predict_timeline
 from dfer.inference.writers import summarize, write_csv, write_json, write_plot
 from dfer.modeling import GcaResNetForVideoClassification
 from dfer.processing import DferVideoProcessor
@@ -141,6 +141,16 @@ def test_on_window_reports_every_row_as_it_is_decided_with_the_crops_read(tmp_pa
         else:
             assert result.crops is None
     assert sum(result.row.face_found for result in reported) == 5
+
+
+def test_an_opened_stream_is_used_as_it_is(tmp_path, tiny_model, processor, monkeypatch):
+    path = tmp_path / "talk.mp4"
+    write_face_video(path, 2.0)
+    from_path = predict_timeline(path, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5)
+    stream = FrameStream(path)
+    monkeypatch.setattr("dfer.inference.timeline.open_video", lambda *a: pytest.fail("opened again"))
+    from_stream = predict_timeline(stream, tiny_model, processor, window_seconds=1.0, stride_seconds=0.5)
+    assert from_stream.windows == from_path.windows and from_stream.video == str(path)
 
 
 def test_an_exception_raised_by_on_window_stops_the_pass(tmp_path, tiny_model, processor):
