@@ -18,6 +18,7 @@ from dfer.inference import (
     summarize,
 )
 from dfer.inference.timeline import FACE_MODES
+from dfer.modeling import INFERENCE_DTYPES
 from dfer.processing.face_detection import DETECTOR_NAMES
 
 from .errors import PARTIAL_FAILURE, report_error
@@ -40,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", default=DEFAULT_OUTPUT_DIR, help=f"output folder (default {DEFAULT_OUTPUT_DIR})")
     parser.add_argument("--batch-size", type=int, default=8, help="windows per model call (default 8)")
     parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--dtype",
+        choices=INFERENCE_DTYPES,
+        default="float32",
+        help="float32 (default) or bfloat16: about 2x faster on CPUs with AVX-512 BF16 or AMX, probabilities "
+        "within 0.02 of float32; falls back to float32 where the device has no native bfloat16",
+    )
     parser.add_argument("--fps", type=float, help="frame rate to assume (frame folders default to 30)")
     parser.add_argument(
         "--no-face-crop", action="store_true", help="the videos are already face crops: skip face detection"
@@ -116,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
             revision=args.revision,
             trust_remote_code=args.trust_remote_code,
+            dtype=args.dtype,
             on_result=print_result,
         )
     except (ValueError, ImportError, CheckpointLoadError) as error:

@@ -93,9 +93,15 @@ def _names_a_local_folder(name: str) -> bool:
     )
 
 
-def load_checkpoint(name: str, device, revision: str | None = None, trust_remote_code: bool = False):
-    """(model in eval mode on `device`, video processor) from a checkpoint folder or Hub repo. A name that can
-    only be a local folder and does not exist is reported as such, without asking the Hub."""
+def load_checkpoint(
+    name: str,
+    device,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    dtype: torch.dtype = torch.float32,
+):
+    """(model in eval mode on `device`, in `dtype`, video processor) from a checkpoint folder or Hub repo. A name
+    that can only be a local folder and does not exist is reported as such, without asking the Hub."""
     folder = Path(name).expanduser()
     if not folder.is_dir() and _names_a_local_folder(name):
         what = "it is a file, not a folder" if folder.exists() else "there is no such folder"
@@ -112,7 +118,7 @@ def load_checkpoint(name: str, device, revision: str | None = None, trust_remote
             f"cannot load the model {name!r}: {error}\n"
             "Pass a folder written by save_pretrained (model and video processor) or a Hub repo id."
         ) from error
-    return dfer.modeling.fuse_batch_norm(model.to(device).eval()), processor
+    return dfer.modeling.prepare_for_inference(model.to(device), dtype), processor
 
 
 def output_stems(videos: Sequence[str]) -> list[str]:
@@ -147,10 +153,13 @@ def predict_videos(
     progress: bool = True,
     revision: str | None = None,
     trust_remote_code: bool = False,
+    dtype: str | torch.dtype = "float32",
     on_result: Callable[[VideoPrediction], None] | None = None,
 ) -> list[VideoPrediction]:
     """Write `<output_dir>/<name>.csv`, `.json` and (with `plot`) `.png` for every video; return what happened to
-    each. `on_result` is called as each video finishes, so a caller can report progress as it goes.
+    each. `on_result` is called as each video finishes, so a caller can report progress as it goes. `dtype`
+    "bfloat16" runs the model in bfloat16 where the device computes it natively (about 2x faster on a CPU with
+    AVX-512 BF16), else in float32 with a warning.
 
     A video in which no window shows a face still gets its files (every row without an expression); its
     `face_seen` is False.
@@ -172,7 +181,8 @@ def predict_videos(
     check_output_folder(output_dir)
     videos = [str(video) for video in videos]
     device = resolve_device(device)
-    loaded_model, processor = load_checkpoint(model, device, revision, trust_remote_code)
+    dtype = dfer.modeling.resolve_inference_dtype(dtype, device)
+    loaded_model, processor = load_checkpoint(model, device, revision, trust_remote_code, dtype)
     output = Path(output_dir)
     results = []
     for video, stem in zip(videos, output_stems(videos)):

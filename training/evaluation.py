@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 from safetensors import SafetensorError
 from transformers import AutoModelForVideoClassification
 from transformers.utils import cached_file
@@ -61,6 +62,10 @@ def evaluate_checkpoint(
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as error:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f"--checkpoint {checkpoint} could not be loaded: {detail}") from error
+    if training_args.bf16_full_eval:
+        # The Trainer casts the model when it evaluates; where bfloat16 would be emulated, float32 is faster.
+        native = dfer.modeling.resolve_inference_dtype(torch.bfloat16, training_args.device) == torch.bfloat16
+        training_args.bf16_full_eval = native
     # Inference only: `Trainer.predict` calls `eval()`, which keeps the fusion (only `train()` undoes it).
     dfer.modeling.fuse_batch_norm(model)
     splits = with_decoding(load_splits(data_args, processor), processor)

@@ -120,6 +120,14 @@ class DferTrainer(Trainer):
             self._component_steps += 1
         return (result.loss, outputs) if return_outputs else result.loss
 
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        # `--bf16_full_eval` casts the model, not the batches: the models refuse pixel values of another dtype.
+        pixel_values = inputs.get("pixel_values")
+        dtype = next(model.parameters()).dtype
+        if isinstance(pixel_values, torch.Tensor) and pixel_values.is_floating_point() and pixel_values.dtype != dtype:
+            inputs = {**inputs, "pixel_values": pixel_values.to(dtype)}
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # Training logs also carry each objective term, averaged since the last log (this process's batches).
         if "loss" in logs and self._component_steps:

@@ -122,9 +122,13 @@ class GcaResNetConvLayer(nn.Module):
     def folded_weight_and_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Convolution weight and bias with the frozen BatchNorm folded in (channels-last, like the maps)."""
         conv, norm = self.convolution, self.normalization
-        scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
-        weight = (conv.weight * scale.view(-1, 1, 1, 1)).contiguous(memory_format=torch.channels_last)
-        return weight, norm.bias - norm.running_mean * scale
+        # Fold in at least float32 and round once: a bfloat16 model folded in bfloat16 would round every product.
+        dtype = conv.weight.dtype
+        compute = torch.promote_types(dtype, torch.float32)
+        scale = norm.weight.to(compute) * torch.rsqrt(norm.running_var.to(compute) + norm.eps)
+        weight = conv.weight.to(compute) * scale.view(-1, 1, 1, 1)
+        bias = norm.bias.to(compute) - norm.running_mean.to(compute) * scale
+        return weight.to(dtype).contiguous(memory_format=torch.channels_last), bias.to(dtype)
 
     def fuse_batch_norm(self) -> None:
         """Fold the BatchNorm's running statistics and affine parameters into the convolution (eval mode only)."""

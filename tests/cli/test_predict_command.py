@@ -85,6 +85,35 @@ def test_no_face_crop_and_no_plot(tmp_path, tiny_checkpoint):
     assert json.loads((output / "crop.json").read_text())["face_crop"] is False
 
 
+def test_dtype_bfloat16_gives_the_float32_timeline_within_the_stated_tolerance(tmp_path, tiny_checkpoint):
+    video = tmp_path / "talk.mp4"
+    write_face_video(video, 2.0)
+    timelines = {}
+    for dtype in ("float32", "bfloat16"):
+        output = tmp_path / dtype
+        arguments = ["--window", "1", "--stride", "0.5", "--no-progress", "--no-plot", "--dtype", dtype]
+        assert main(["predict", str(video), "--model", str(tiny_checkpoint), "--output", str(output), *arguments]) == 0
+        timelines[dtype] = json.loads((output / "talk.json").read_text())["windows"]
+    assert len(timelines["float32"]) == len(timelines["bfloat16"]) == 3
+    for reference, fast in zip(timelines["float32"], timelines["bfloat16"]):
+        assert fast["face_found"] and reference["face_found"]
+        differences = [abs(fast["probabilities"][label] - p) for label, p in reference["probabilities"].items()]
+        assert max(differences) <= 0.02
+
+
+def test_dtype_bfloat16_without_native_support_runs_in_float32_with_one_warning(
+    tmp_path, tiny_checkpoint, monkeypatch, caplog
+):
+    from dfer.modeling import inference_precision
+
+    monkeypatch.setattr(inference_precision, "supports_native_bfloat16", lambda device: False)
+    noise = write_noise_video(tmp_path / "crop.mp4", 0.5, SIZE)
+    arguments = ["--no-face-crop", "--no-plot", "--no-progress", "--dtype", "bfloat16", "--output", str(tmp_path)]
+    assert main(["predict", str(noise), "--model", str(tiny_checkpoint), *arguments]) == 0
+    warnings = [record.getMessage() for record in caplog.records if "bfloat16" in record.getMessage()]
+    assert len(warnings) == 1 and "running in float32" in warnings[0]
+
+
 def test_a_model_that_cannot_be_loaded_is_a_clear_error(tmp_path, capsys):
     status = main(["predict", "video.mp4", "--model", str(tmp_path / "nothing"), "--no-progress"])
     assert status == 2

@@ -90,6 +90,33 @@ def test_evaluate_checkpoint_reproduces_the_run_metrics(finished_run, sample_dir
     assert evaluated.checkpoint == str(output_dir) and evaluated.model_selection is None
 
 
+def test_bf16_full_eval_evaluates_in_bfloat16_with_the_float32_result(finished_run, sample_dir, tmp_path, monkeypatch):
+    from dfer.modeling import inference_precision
+    from dfer.training.trainer import DferTrainer
+
+    output_dir, record = finished_run
+    seen = []
+    original = DferTrainer.prediction_step
+
+    def recording_step(self, model, inputs, *args, **kwargs):
+        seen.append((next(model.parameters()).dtype, inputs["pixel_values"].dtype))
+        return original(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(DferTrainer, "prediction_step", recording_step)
+    monkeypatch.setattr(inference_precision, "supports_native_bfloat16", lambda device: True)
+    data_args = DataArguments(dataset="sample", data_dir=str(sample_dir), sample_clips_per_class=3)
+    arguments = dict(output_dir=str(tmp_path), report_to=[], use_cpu=True, bf16_full_eval=True)
+    evaluated = evaluate_checkpoint(str(output_dir), data_args, DferTrainingArguments(**arguments))
+    assert seen and all(model_dtype == torch.bfloat16 for model_dtype, _ in seen)
+    # The tiny model's classes are far apart on the sample's faces: bfloat16 changes no prediction.
+    assert evaluated.to_dict()["metrics"]["confusion_matrix"] == record["metrics"]["confusion_matrix"]
+
+    seen.clear()  # where bfloat16 would be emulated, the evaluation runs in float32
+    monkeypatch.setattr(inference_precision, "supports_native_bfloat16", lambda device: False)
+    evaluate_checkpoint(str(output_dir), data_args, DferTrainingArguments(**arguments))
+    assert seen and all(model_dtype == torch.float32 for model_dtype, _ in seen)
+
+
 def test_run_record_follows_the_metrics_schema(finished_run):
     output_dir, record = finished_run
     saved = EvaluationRecord.read(output_dir)
