@@ -1,6 +1,6 @@
 """The `dfer` command: one subcommand per job, each a thin layer over one library function.
 
-    dfer train | evaluate | folds | predict | demo | push | convert  [options]     (dfer SUB --help for each)
+    dfer train | evaluate | folds | predict | demo | export | push | convert  [options]     (dfer SUB --help for each)
 
 Each subcommand module has `main(argv) -> exit status`, so tests call them without a subprocess. Usage errors
 and bad input end with one `error:` line and exit status 2; a job that ran but failed for some inputs exits 1.
@@ -20,6 +20,7 @@ COMMANDS = {
     "folds": ("folds", "the DFEW 5-fold protocol: train and test every fold, then a results table"),
     "predict": ("predict", "expression timelines of your own videos (CSV, JSON, PNG)"),
     "demo": ("demo", "a web page (Gradio) to try a checkpoint on your own videos"),
+    "export": ("export", "a checkpoint as ONNX (any batch size) with its preprocessing, checked in onnxruntime"),
     "push": ("push", "publish a training output folder to the Hugging Face Hub"),
     "convert": ("convert", "convert an official IAL checkpoint (.pth) to a checkpoint folder"),
 }
