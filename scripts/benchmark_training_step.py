@@ -61,11 +61,12 @@ class Setup:
         self.optimizer.step()
 
 
-def bfloat16_autocast():
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+def bfloat16_autocast(device_type: str = "cpu"):
+    return lambda: torch.autocast(device_type, dtype=torch.bfloat16)
 
 
-def setups(name: str) -> dict[str, Setup]:
+def setups(name: str, device: torch.device = torch.device("cpu")) -> dict[str, Setup]:
+    """variant -> Setup of model `name` on `device`, all variants from the same initial weights."""
     torch.manual_seed(0)
     if name == "GCA-ResNet":
         config = GcaResNetConfig()
@@ -75,20 +76,20 @@ def setups(name: str) -> dict[str, Setup]:
         variants = {
             "official float32": official_execution,
             "float32": contextlib.nullcontext,
-            "bfloat16 autocast": bfloat16_autocast,
+            "bfloat16 autocast": bfloat16_autocast(device.type),
         }
     else:
         config = LogoFormerConfig()
         build = lambda: LogoFormerForVideoClassification(config)  # noqa: E731
         objective = lambda: build_objective("compact", config.num_labels, feature_dim=config.hidden_size)  # noqa: E731
         optimiser = {"learning_rate": 1e-2, "weight_decay": 1e-4}
-        variants = {"float32": contextlib.nullcontext, "bfloat16 autocast": bfloat16_autocast}
+        variants = {"float32": contextlib.nullcontext, "bfloat16 autocast": bfloat16_autocast(device.type)}
     state = build().state_dict()
     found = {}
     for variant, context in variants.items():
         model = build()
         model.load_state_dict(state)  # the same weights for every variant
-        found[variant] = Setup(model, objective(), context=context, **optimiser)
+        found[variant] = Setup(model.to(device), objective().to(device), context=context, **optimiser)
     return found
 
 
