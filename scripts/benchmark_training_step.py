@@ -65,8 +65,9 @@ def bfloat16_autocast(device_type: str = "cpu"):
     return lambda: torch.autocast(device_type, dtype=torch.bfloat16)
 
 
-def setups(name: str, device: torch.device = torch.device("cpu")) -> dict[str, Setup]:
-    """variant -> Setup of model `name` on `device`, all variants from the same initial weights."""
+def setups(name: str, device: torch.device | None = None) -> dict[str, Setup]:
+    """variant -> Setup of model `name` on `device` (default CPU), all variants from the same initial weights."""
+    device = device or torch.device("cpu")
     torch.manual_seed(0)
     if name == "GCA-ResNet":
         config = GcaResNetConfig()
