@@ -30,12 +30,18 @@ RECIPE_BATCH_SIZES = (40, 32)
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--batch_sizes", type=int, nargs=2, default=list(RECIPE_BATCH_SIZES), metavar=("GCA", "LOGO"))
+    parser.add_argument(
+        "--batch_sizes", type=int, nargs=2, default=list(RECIPE_BATCH_SIZES), metavar=("GCA", "LOGO")
+    )
     parser.add_argument("--steps", type=int, default=10, help="timed steps per variant per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip the torch.compile variant")
+    parser.add_argument(
+        "--no-compile", dest="compile", action="store_false", help="skip the torch.compile variant"
+    )
     parser.add_argument("--json", help="also write the figures here")
     return parser.parse_args()
 
@@ -73,7 +79,9 @@ def main():
     args = parse_args()
     device = torch.device(args.device)
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False  # float32 means float32 here: the official code's setting
+        torch.backends.cuda.matmul.allow_tf32 = (
+            False  # float32 means float32 here: the official code's setting
+        )
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cudnn.benchmark = True
         print(f"torch {torch.__version__}, {torch.cuda.get_device_name(device)}")
@@ -101,7 +109,9 @@ def main():
                 synchronize(device)
                 speeds[variant].append(args.steps * batch_size / (time.perf_counter() - start))
         reference = "official float32" if "official float32" in speeds else "float32"
-        print(f"\n{name}, batch {batch_size}: training clips/s (best round), speed-up (median per-round ratio)")
+        print(
+            f"\n{name}, batch {batch_size}: training clips/s (best round), speed-up (median per-round ratio)"
+        )
         figures[name] = {"batch_size": batch_size}
         for variant, measured in speeds.items():
             ratio = statistics.median(a / b for a, b in zip(measured, speeds[reference]))

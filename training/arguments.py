@@ -34,6 +34,9 @@ COMMAND_DEFAULTS = {
     "dataloader_num_workers": 0,
     "ddp_find_unused_parameters": False,
     "dataloader_pin_memory": torch.cuda.is_available(),
+    # Without a GPU the CPU is the device anyway; saying so lets `--bf16` / `--bf16_full_eval` run there
+    # (TrainingArguments refuses bf16 without a GPU unless `use_cpu` is set).
+    "use_cpu": not torch.cuda.is_available(),
 }
 
 
@@ -235,7 +238,12 @@ def check_evaluation_arguments(evaluation_args: "EvaluationArguments", data_args
 def evaluation_argument_parser(**parser_options) -> HfArgumentParser:
     """The parser of (EvaluationArguments, DataArguments, DferTrainingArguments) for evaluating a checkpoint."""
     parser = HfArgumentParser((EvaluationArguments, DataArguments, DferTrainingArguments), **parser_options)
-    parser.set_defaults(report_to=[], output_dir="evaluation", dataloader_pin_memory=torch.cuda.is_available())
+    parser.set_defaults(
+        report_to=[],
+        output_dir="evaluation",
+        dataloader_pin_memory=COMMAND_DEFAULTS["dataloader_pin_memory"],
+        use_cpu=COMMAND_DEFAULTS["use_cpu"],
+    )
     return parser
 
 

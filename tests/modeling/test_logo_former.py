@@ -377,7 +377,10 @@ def test_resnet18_loader_reproduces_torchvision_layer3_features():
     frames = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         features = model.logo_former.stem(frames)
-    torch.testing.assert_close(features, torchvision_resnet18_to_layer3(state, frames), rtol=1e-4, atol=1e-4)
+    expected = torchvision_resnet18_to_layer3(state, frames)
+    # The features reach ~1e4 here: float32 rounding of channels-last vs NCHW convolutions is ~1e-6 of that (a wrong
+    # weight mapping is off by the features' own size).
+    torch.testing.assert_close(features, expected, rtol=1e-4, atol=1e-5 * expected.abs().max().item())
     assert int(model.logo_former.stem.stages[2][0].shortcut[1].num_batches_tracked) == 100
 
 

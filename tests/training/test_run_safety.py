@@ -297,6 +297,12 @@ def test_evaluate_records_the_checkpoints_selection_and_name_only(finished_run, 
     assert str(tmp_path) not in (tmp_path / "eval" / METRICS_NAME).read_text()
     check_evaluation_record(evaluated)  # publishable
 
+    # Without a GPU, `--bf16_full_eval` needs no `--use_cpu` (the commands default to it there).
+    if not torch.cuda.is_available():
+        bf16 = [arg for arg in data if arg != "--use_cpu"] + ["--bf16_full_eval", "--output_dir", str(tmp_path / "bf16")]
+        assert evaluate.main(["--checkpoint", str(output_dir), *bf16]) == 0
+        assert json.loads((tmp_path / "bf16" / METRICS_NAME).read_text())["metrics"]["war"] is not None
+
     # A converted checkpoint has no record of its own: "unknown". Evaluated into its own folder, too.
     converted = tmp_path / "converted"
     shutil.copytree(output_dir, converted, ignore=shutil.ignore_patterns("checkpoint-*", "runs", METRICS_NAME))
