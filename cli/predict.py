@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtype",
         choices=INFERENCE_DTYPES,
         default="float32",
-        help="float32 (default) or bfloat16: about 2x faster on CPUs with AVX-512 BF16 or AMX, probabilities "
-        "within 0.02 of float32; falls back to float32 where the device has no native bfloat16",
+        help="float32 (default) or bfloat16: about 2x faster on CPUs with AVX-512 BF16 or AMX (the full-size "
+        "models' probabilities moved by under 0.01 on real clips; check yours with "
+        "scripts/benchmark_inference_dtypes.py --checkpoint); float32 where the device has no native bfloat16",
     )
     parser.add_argument("--fps", type=float, help="frame rate to assume (frame folders default to 30)")
     parser.add_argument(

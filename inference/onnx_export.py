@@ -31,6 +31,7 @@ ONNX_NAME = "model.onnx"
 PREPROCESSING_NAME = "preprocessing.json"
 README_NAME = "README.md"
 DEFAULT_OPSET = 18
+MIN_OPSET = 18  # the oldest opset torch's dynamo exporter writes
 # What "matches PyTorch" means for an exported float32 model: logits within this of torch's, at every checked
 # batch size (onnxruntime fuses and reorders float32 sums, so they differ by rounding only).
 LOGIT_TOLERANCE = 1e-3
@@ -82,7 +83,10 @@ def check_onnx_model(path: Path, model, batch_sizes=CHECK_BATCH_SIZES) -> dict[i
     """Max |onnxruntime logits - PyTorch logits| at each batch size; `OnnxExportError` beyond LOGIT_TOLERANCE or
     when onnxruntime cannot run the model at a batch size."""
     onnxruntime = import_onnxruntime()
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own Fail / InvalidGraph / NotImplemented classes
+        raise OnnxExportError(f"onnxruntime cannot load the exported model: {_first_line(error)}") from error
     differences = {}
     for batch_size in batch_sizes:
         pixel_values = example_clips(model.config, batch_size, seed=batch_size)
@@ -92,7 +96,7 @@ def check_onnx_model(path: Path, model, batch_sizes=CHECK_BATCH_SIZES) -> dict[i
             (logits,) = session.run(["logits"], {"pixel_values": pixel_values.numpy()})
         except Exception as error:  # onnxruntime raises its own Fail / InvalidArgument classes
             raise OnnxExportError(
-                f"the exported model does not run at batch size {batch_size}: {error}"
+                f"the exported model does not run at batch size {batch_size}: {_first_line(error)}"
             ) from error
         differences[batch_size] = float(np.abs(logits - expected).max())
         if not differences[batch_size] <= LOGIT_TOLERANCE:
@@ -123,7 +127,10 @@ def preprocessing_description(processor, config) -> dict:
             "num_frames": processor.num_frames,
             "sampler": processor.sampler,
             "evaluation_indices": _SAMPLER_FORMULAS[processor.sampler],
+            "shorter_clips": "n < T frames: slot k gets frame k * n // T",
         },
+        "exact": "these steps reproduce the processor to within a few grey levels; the processor beside this file "
+        "(video_preprocessor_config.json and its code, loaded with trust_remote_code=True) is the exact path",
         "face_crop": {
             "enabled": bool(processor.face_crop),
             "note": "the checkpoint was trained on face crops: crop the face (square box with a 20% margin; dfer "
@@ -133,7 +140,9 @@ def preprocessing_description(processor, config) -> dict:
         "resize": {
             "height": size["height"],
             "width": size["width"],
-            "method": "bilinear, antialiased when shrinking (as PIL's BILINEAR resize)",
+            "method": "bilinear, antialiased when shrinking: JPEG frames are decoded at a reduced scale (1/2, 1/4, "
+            "1/8) that keeps both sides at least the target, then resized with PIL's BILINEAR; video frames are "
+            "scaled by FFmpeg's swscale BILINEAR while converted to RGB",
             "enabled": bool(processor.do_resize),
         },
         "rescale_factor": processor.rescale_factor if processor.do_rescale else None,
@@ -143,12 +152,20 @@ def preprocessing_description(processor, config) -> dict:
     }
 
 
+# For clips of at least T frames (shorter ones: "shorter_clips" in the description).
 _SAMPLER_FORMULAS = {
     "segment": "n frames, T slots: tick = n / T; frame int(tick / 2 + tick * k) for k = 0..T-1",
     "segment_pairs": "n frames, T/2 segments of 2 consecutive frames: tick = (n - 1) / (T / 2); starts "
     "int(tick / 2 + tick * k), frames start and start + 1 (clamped to n - 1)",
     "uniform": "n frames, T slots: frame min(int((k + 0.5) * n / T), n - 1) for k = 0..T-1",
 }
+
+
+def _value_steps(description: dict) -> str:
+    steps = ["RGB values" + ("" if description["rescale_factor"] is None else f" x {description['rescale_factor']:.6g}")]
+    if description["normalize"] is not None:
+        steps.append("then (x - mean) / std with the values in preprocessing.json")
+    return ", ".join(steps)
 
 
 def _readme(name: str, description: dict, differences: dict[int, float], opset: int) -> str:
@@ -160,7 +177,8 @@ Exported by `dfer export --format onnx` (opset {opset}), any batch size. Checked
 before it was written: max |logit difference| {checked}.
 
 - `{ONNX_NAME}`: input `pixel_values` {inputs["shape"]} float32, output `logits` {description["output"]["shape"]}.
-- `{PREPROCESSING_NAME}`: every preprocessing step with its values, for a runtime without Python.
+- `{PREPROCESSING_NAME}`: the preprocessing steps with their values, for a runtime without Python (to within a
+  few grey levels; the processor below is the exact path).
 - `video_preprocessor_config.json` and its code: the exact preprocessing in Python, without `dfer`:
 
 ```python
@@ -176,9 +194,30 @@ pixel_values = processor("clip.mp4", return_tensors="np")["pixel_values"].astype
 
 Steps: read {frames["num_frames"]} frames ({frames["sampler"]} sampler: {frames["evaluation_indices"]}); crop the
 face unless the frames are face crops; resize to {description["resize"]["height"]} x {description["resize"]["width"]}
-({description["resize"]["method"]}); RGB values / 255{"" if description["normalize"] is None else ", then (x - mean) / std"}.
+(bilinear, antialiased when shrinking); {_value_steps(description)}.
 Labels, in logit order: {", ".join(description["labels"])}.
 """
+
+
+def _first_line(error: Exception) -> str:
+    """The first line of an error's text: torch.export and onnxruntime append pages of guards and stacks."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def check_export_settings(output: Path, opset: int) -> None:
+    """`ValueError` for an opset the exporter or the installed onnx cannot write, or an output folder that
+    already holds files (an export never writes over a checkpoint, a model card or an earlier export)."""
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"--opset {opset}: torch's exporter writes opsets {MIN_OPSET} to {newest} with this onnx.")
+    if output.is_dir() and any(output.iterdir()):
+        raise ValueError(
+            f"the output folder {output} is not empty; pass a new or empty folder with --output (an export never "
+            "writes over other files)."
+        )
 
 
 @contextlib.contextmanager
@@ -204,15 +243,20 @@ def export_onnx(
     dimension, check it in onnxruntime at batch sizes 1 and 3, and write the preprocessing next to it
     (`preprocessing.json`, the video processor's config and code, `config.json`, a README).
 
-    Everything is built in a temporary folder and moved into `output_dir` only once the check passed, so a
-    failed export leaves nothing behind. `ImportError` without onnx/onnxscript/onnxruntime, `OutputFolderError`
-    for an unusable `output_dir` (both before the model loads), `CheckpointLoadError`, `OnnxExportError`.
+    `output_dir` must be new or empty. Everything is built in a temporary folder inside it and moved in only once
+    the check passed, so a failed export leaves nothing behind. `ImportError` without onnx/onnxscript/onnxruntime,
+    `ValueError` (`OutputFolderError`) for an unusable or non-empty `output_dir` or an opset out of range (all
+    before the model loads), `CheckpointLoadError`, `OnnxExportError`.
     """
     import_onnxruntime()
     output = check_output_folder(output_dir)
+    check_export_settings(output, opset)
     model, processor = load_checkpoint(model_name, "cpu", revision, trust_remote_code)
+    created = [folder for folder in (output, *output.parents) if not folder.exists()]
     output.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".onnx-export.", dir=output))
+    moved: list[Path] = []
+    finished = False
     try:
         onnx_path = staging / ONNX_NAME
         batch_size = torch.export.Dim("batch_size", min=1)
@@ -235,7 +279,7 @@ def export_onnx(
                 )
         except Exception as error:  # torch.export and onnxscript raise many kinds; one message names the step
             raise OnnxExportError(
-                f"torch.onnx.export failed for {model_name}: {type(error).__name__}: {error}"
+                f"torch.onnx.export failed for {model_name}: {type(error).__name__}: {_first_line(error)}"
             ) from error
         differences = check_onnx_model(onnx_path, model)
         description = preprocessing_description(processor, model.config)
@@ -245,14 +289,21 @@ def export_onnx(
         )
         processor.save_pretrained(staging)
         model.config.save_pretrained(staging)
-        result = OnnxExport(output, max_logit_difference=differences)
-        for path in sorted(staging.iterdir()):
-            target = output / path.name
-            os.replace(path, target)
-            result.written.append(target)
-        return result
+        # The model last: a folder holding model.onnx is a complete export.
+        for path in sorted(staging.iterdir(), key=lambda path: (path.name == ONNX_NAME, path.name)):
+            os.replace(path, output / path.name)
+            moved.append(output / path.name)
+        finished = True
+        return OnnxExport(output, written=moved, max_logit_difference=differences)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if not finished:  # interrupted while moving in: what was moved (into an empty folder) and the folders made go
+            for path in moved:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 __all__ = ["OnnxExport", "OnnxExportError", "check_onnx_model", "export_onnx", "preprocessing_description"]

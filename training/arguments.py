@@ -25,6 +25,14 @@ DATASETS = ("dfew", "ferv39k", "sample")
 FOLDED_DATASETS = ("dfew", "sample")
 MODEL_SELECTIONS = ("last_epoch", "validation", "best_test_epoch")
 
+def has_accelerator() -> bool:
+    """Whether torch sees any accelerator (CUDA, MPS, XPU, ...), not only CUDA."""
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator is not None and hasattr(accelerator, "current_accelerator"):
+        return accelerator.current_accelerator() is not None
+    return torch.cuda.is_available() or torch.backends.mps.is_available()
+
+
 # Defaults of the commands that differ from TrainingArguments': keep every epoch's work, log to TensorBoard.
 COMMAND_DEFAULTS = {
     "save_strategy": "epoch",
@@ -34,9 +42,9 @@ COMMAND_DEFAULTS = {
     "dataloader_num_workers": 0,
     "ddp_find_unused_parameters": False,
     "dataloader_pin_memory": torch.cuda.is_available(),
-    # Without a GPU the CPU is the device anyway; saying so lets `--bf16` / `--bf16_full_eval` run there
-    # (TrainingArguments refuses bf16 without a GPU unless `use_cpu` is set).
-    "use_cpu": not torch.cuda.is_available(),
+    # Without any accelerator the CPU is the device anyway; saying so lets `--bf16` / `--bf16_full_eval` run there
+    # (TrainingArguments refuses bf16 without a GPU unless `use_cpu` is set). With one (CUDA, MPS, ...) it is used.
+    "use_cpu": not has_accelerator(),
 }
 
 

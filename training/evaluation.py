@@ -57,7 +57,8 @@ def evaluate_checkpoint(
     check_model_folder(checkpoint, "--checkpoint", need_processor=True)
     check_data_folders(data_args)
     try:
-        model = AutoModelForVideoClassification.from_pretrained(checkpoint)
+        # float32 whatever dtype the checkpoint was saved in: `--bf16_full_eval` is the one way to evaluate in bfloat16.
+        model = AutoModelForVideoClassification.from_pretrained(checkpoint, dtype=torch.float32)
         processor = DferVideoProcessor.from_pretrained(checkpoint)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as error:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

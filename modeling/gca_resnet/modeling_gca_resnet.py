@@ -153,11 +153,18 @@ class GcaResNetConvLayer(nn.Module):
         return super().train(mode)
 
     def _apply(self, fn, recurse=True):
-        # `.to()`, `.double()`, `.cuda()`, ...: fold again from the converted tensors rather than converting the
-        # folded ones (a cast of float32-folded weights would not be exact in float64).
+        # `.to()`, `.double()`, `.cuda()`, ...: to a wider dtype (float64), fold again from the converted tensors (a
+        # cast of float32-folded weights would not be exact there); to a narrower one (bfloat16), convert the folds
+        # made from the wider tensors, so that each folded weight is rounded once, not folded from rounded inputs.
+        before = self.folded_weight_and_bias() if self.is_batch_norm_fused else None
         module = super()._apply(fn, recurse)
-        if self.is_batch_norm_fused:
-            self._fold()
+        if before is not None:
+            narrower = torch.finfo(self.convolution.weight.dtype).eps > torch.finfo(before[0].dtype).eps
+            if narrower:
+                weight, bias = (fn(tensor) for tensor in before)
+                self._fused_weight_and_bias = (weight.contiguous(memory_format=torch.channels_last), bias)
+            else:
+                self._fold()
         return module
 
     def forward(self, hidden_state: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,7 @@ import csv
 import json
 
 import pytest
+import torch
 from face_videos import write_face_video
 from processing_fixtures import unprivileged, world_readable_directory
 
@@ -85,7 +86,20 @@ def test_no_face_crop_and_no_plot(tmp_path, tiny_checkpoint):
     assert json.loads((output / "crop.json").read_text())["face_crop"] is False
 
 
-def test_dtype_bfloat16_gives_the_float32_timeline_within_the_stated_tolerance(tmp_path, tiny_checkpoint):
+def test_dtype_bfloat16_gives_the_float32_timeline_within_the_stated_tolerance(tmp_path, tiny_checkpoint, monkeypatch):
+    from dfer.inference import timeline
+    from dfer.modeling import inference_precision
+
+    # Runs in bfloat16 on any CPU (emulated where it is not native: slower, same numbers), and says so.
+    monkeypatch.setattr(inference_precision, "supports_native_bfloat16", lambda device: True)
+    dtypes = []
+    original = timeline._WindowClassifier.flush
+
+    def recording_flush(self):
+        dtypes.append(next(self.model.parameters()).dtype)
+        return original(self)
+
+    monkeypatch.setattr(timeline._WindowClassifier, "flush", recording_flush)
     video = tmp_path / "talk.mp4"
     write_face_video(video, 2.0)
     timelines = {}
@@ -94,6 +108,7 @@ def test_dtype_bfloat16_gives_the_float32_timeline_within_the_stated_tolerance(t
         arguments = ["--window", "1", "--stride", "0.5", "--no-progress", "--no-plot", "--dtype", dtype]
         assert main(["predict", str(video), "--model", str(tiny_checkpoint), "--output", str(output), *arguments]) == 0
         timelines[dtype] = json.loads((output / "talk.json").read_text())["windows"]
+    assert set(dtypes) == {torch.float32, torch.bfloat16}
     assert len(timelines["float32"]) == len(timelines["bfloat16"]) == 3
     for reference, fast in zip(timelines["float32"], timelines["bfloat16"]):
         assert fast["face_found"] and reference["face_found"]

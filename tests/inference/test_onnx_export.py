@@ -71,6 +71,7 @@ def test_the_preprocessing_beside_the_model_reproduces_the_processors(exported, 
         "num_frames": 5,
         "sampler": "uniform",
         "evaluation_indices": onnx_export._SAMPLER_FORMULAS["uniform"],
+        "shorter_clips": "n < T frames: slot k gets frame k * n // T",
     }
     assert description["labels"] == [load_model(checkpoint).config.id2label[i] for i in range(7)]
     assert description["rescale_factor"] == pytest.approx(1 / 255) and description["normalize"] is None
@@ -102,6 +103,9 @@ def test_the_preprocessing_beside_the_model_reproduces_the_processors(exported, 
     from dfer.processing.frame_sampling import uniform_indices
 
     assert uniform_indices(23, 5, training=False) == [min(int((k + 0.5) * 23 / 5), 22) for k in range(5)]
+    from dfer.processing import sample_frame_indices
+
+    assert sample_frame_indices(3, 5, "uniform") == [k * 3 // 5 for k in range(5)]
 
 
 def test_an_export_that_does_not_match_pytorch_leaves_nothing_behind(tiny_checkpoint, tmp_path, monkeypatch, capsys):
@@ -112,7 +116,29 @@ def test_an_export_that_does_not_match_pytorch_leaves_nothing_behind(tiny_checkp
     error = [line for line in printed.splitlines() if line.startswith("dfer export")]
     assert len(error) == 1 and error[0].startswith("dfer export: error:") and "differ from PyTorch's" in error[0]
     assert "Traceback" not in printed
-    assert list(output.iterdir()) == []  # no model.onnx, no preprocessing, no staging folder
+    assert not output.exists()  # no model.onnx, no preprocessing, no staging folder, not even the folder
+
+    output.mkdir()  # an empty folder that was there stays, empty
+    assert main(["export", "--model", str(tiny_checkpoint), "--output", str(output)]) == 2
+    assert output.is_dir() and list(output.iterdir()) == []
+
+
+@pytest.mark.parametrize("arguments, message", [(["--opset", "9"], "--opset 9: torch's exporter writes opsets 18 to")])
+def test_settings_out_of_range_are_refused_before_the_model_loads(tiny_checkpoint, tmp_path, capsys, arguments, message):
+    assert main(["export", "--model", str(tiny_checkpoint), "--output", str(tmp_path / "out"), *arguments]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_an_export_never_writes_over_other_files(tiny_checkpoint, capsys):
+    # Into the checkpoint's own folder: its config, model card and processor stay as they are.
+    before = {path.name: path.read_bytes() for path in tiny_checkpoint.iterdir()}
+    assert main(["export", "--model", str(tiny_checkpoint), "--output", str(tiny_checkpoint)]) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dfer export")]
+    assert error == [
+        f"dfer export: error: the output folder {tiny_checkpoint} is not empty; pass a new or empty folder with "
+        "--output (an export never writes over other files)."
+    ]
+    assert {path.name: path.read_bytes() for path in tiny_checkpoint.iterdir()} == before
 
 
 def test_a_failing_exporter_is_one_error_line_and_nothing_written(tiny_checkpoint, tmp_path, monkeypatch, capsys):
@@ -124,7 +150,7 @@ def test_a_failing_exporter_is_one_error_line_and_nothing_written(tiny_checkpoin
     assert main(["export", "--model", str(tiny_checkpoint), "--output", str(output)]) == 2
     error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dfer export")]
     assert error == [f"dfer export: error: torch.onnx.export failed for {tiny_checkpoint}: RuntimeError: unsupported operator"]
-    assert list(output.iterdir()) == []
+    assert not output.exists()
 
 
 def test_without_onnxruntime_the_command_says_what_to_install(tiny_checkpoint, tmp_path, monkeypatch, capsys):

@@ -66,20 +66,19 @@ def test_bfloat16_keeps_the_float32_answers(name):
     assert torch.equal(probabilities.argmax(-1)[clear], reference.argmax(-1)[clear])
 
 
-def test_a_bfloat16_model_folds_its_batch_norm_in_float32_arithmetic():
+def test_a_bfloat16_model_rounds_the_float32_batch_norm_fold_once():
     torch.manual_seed(0)
     model = trained_looking(GcaResNetForVideoClassification(tiny_gca_resnet_config())).eval()
     fast = prepare_for_inference(copy.deepcopy(model), torch.bfloat16)
     layers = [module for module in fast.modules() if isinstance(module, GcaResNetConvLayer)]
     assert layers and all(layer.is_batch_norm_fused for layer in layers)
-    for layer in layers:
+    float32_layers = [module for module in model.modules() if isinstance(module, GcaResNetConvLayer)]
+    for layer, original in zip(layers, float32_layers, strict=True):
         weight, bias = layer._fused_weight_and_bias
         assert weight.dtype == bias.dtype == torch.bfloat16
-        conv, norm = layer.convolution, layer.normalization
-        scale = norm.weight.double() * torch.rsqrt(norm.running_var.double() + norm.eps)
-        exact = conv.weight.double() * scale.view(-1, 1, 1, 1)
-        # One rounding of the exact product of the (bfloat16) tensors: within bfloat16's half-ulp (2^-9 relative).
-        assert ((weight.double() - exact).abs() <= exact.abs() * 2**-8 + 1e-30).all()
+        # The float32 fold of the float32 tensors, rounded once: not a fold of tensors already rounded to bfloat16.
+        expected_weight, expected_bias = (tensor.to(torch.bfloat16) for tensor in original.folded_weight_and_bias())
+        assert torch.equal(weight, expected_weight) and torch.equal(bias, expected_bias)
 
 
 def test_bfloat16_falls_back_to_float32_with_one_warning_where_it_is_not_native(monkeypatch, caplog):
@@ -90,6 +89,20 @@ def test_bfloat16_falls_back_to_float32_with_one_warning_where_it_is_not_native(
     monkeypatch.setattr(inference_precision, "supports_native_bfloat16", lambda device: True)
     assert resolve_inference_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
     assert resolve_inference_dtype(torch.float32, torch.device("cpu")) == torch.float32
+
+
+def test_native_bfloat16_on_a_cpu_means_the_bfloat16_instructions_not_avx512_alone(monkeypatch):
+    # Skylake to Ice Lake: AVX-512 (which oneDNN's own check asks for) but neither AVX-512 BF16 nor AMX.
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    assert not inference_precision.supports_native_bfloat16(torch.device("cpu"))
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)  # Sapphire Rapids
+    assert inference_precision.supports_native_bfloat16(torch.device("cpu"))
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)  # Cooper Lake, Zen 4
+    assert inference_precision.supports_native_bfloat16(torch.device("cpu"))
+    assert not inference_precision.supports_native_bfloat16(torch.device("meta"))
 
 
 @pytest.mark.parametrize("name", ["float16", "int8", "fp32"])

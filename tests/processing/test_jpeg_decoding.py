@@ -32,9 +32,11 @@ def pillow_path(path, output_size=None, min_size=None) -> np.ndarray:
         (480, 640, (112, 112), None),  # quarter scale, then a resize
         (720, 1280, None, (112, 112)),  # shrunk towards a minimum size, aspect kept
         (60, 80, (112, 112), None),  # enlarged
+        (227, 229, (56, 56), None),  # odd sides at quarter scale: libjpeg rounds the scaled size up
+        (451, 333, (56, 40), None),  # eighth scale, odd sides, then a resize
     ],
 )
-@pytest.mark.parametrize("subsampling", ["4:2:0", "4:4:4"])
+@pytest.mark.parametrize("subsampling", ["4:2:0", "4:2:2", "4:4:4"])
 def test_simplejpeg_gives_the_pillow_paths_pixels(tmp_path, height, width, output_size, min_size, subsampling):
     path = tmp_path / "frame.jpg"
     Image.fromarray(camera_like(height, width)).save(path, quality=90, subsampling=subsampling)

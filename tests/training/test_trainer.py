@@ -61,3 +61,15 @@ def test_compact_centres_get_their_own_group_once(tmp_path):
     assert len(centre_groups) == 1
     assert centre_groups[0]["lr"] == 0.7 and centre_groups[0]["weight_decay"] == 0.0
     assert centre_groups[0]["momentum"] == 0.9  # other options follow the main optimiser
+
+
+def test_the_commands_default_to_the_cpu_only_where_there_is_no_accelerator_at_all(monkeypatch):
+    from dfer.training import arguments
+
+    # An Apple-silicon machine: no CUDA, but MPS. The commands must not force it onto the CPU.
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda *args, **kwargs: torch.device("mps"))
+    assert arguments.has_accelerator()
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda *args, **kwargs: None)
+    assert not arguments.has_accelerator()
+    parser = arguments.evaluation_argument_parser()
+    assert parser.parse_args_into_dataclasses(["--checkpoint", "c"])[2].use_cpu == arguments.COMMAND_DEFAULTS["use_cpu"]
