@@ -54,8 +54,9 @@ def resolve_inference_dtype(name: str | torch.dtype, device: torch.device) -> to
 
 
 def prepare_for_inference(model, dtype: torch.dtype = torch.float32):
-    """`model` in eval mode with its BatchNorms folded (where it has any) and cast to `dtype` (a bfloat16 model
-    still folds in float32 arithmetic, see `GcaResNetConvLayer`). Returns the model."""
+    """`model` in eval mode with its BatchNorms folded (where it has any) and cast to `dtype`: the fold is made
+    from the float32 weights and each folded weight rounded to bfloat16 once (`GcaResNetConvLayer._apply`).
+    Returns the model."""
     model = fuse_batch_norm(model.eval())
     return model.to(dtype) if dtype != model.dtype else model
 
