@@ -15,9 +15,9 @@ from importlib.metadata import PackageNotFoundError, version
 # name -> (module under dfer.cli, one-line help). Modules are imported only when their command runs: `dfer
 # predict` need not import the training stack, and `dfer --help` imports nothing heavy.
 COMMANDS = {
-    "train": ("train", "train a model on DFEW, FERV39k or the sample (HfArgumentParser flags)"),
+    "train": ("train", "train a model on DFEW, FERV39k, MAFW, your own videos or the sample (HfArgumentParser flags)"),
     "evaluate": ("evaluate", "evaluate a checkpoint on a dataset split: WAR, UAR, per-class accuracy"),
-    "folds": ("folds", "the DFEW 5-fold protocol: train and test every fold, then a results table"),
+    "folds": ("folds", "the DFEW / MAFW 5-fold protocol: train and test every fold, then a results table"),
     "predict": ("predict", "expression timelines of your own videos (CSV, JSON, PNG)"),
     "demo": ("demo", "a web page (Gradio) to try a checkpoint on your own videos"),
     "export": ("export", "a checkpoint as ONNX (any batch size) with its preprocessing, checked in onnxruntime"),

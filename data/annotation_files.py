@@ -48,7 +48,7 @@ def _is_integer(text: str) -> bool:
     return _INTEGER.fullmatch(text) is not None
 
 
-def _read_text(path: Path) -> str:
+def read_text_file(path: Path) -> str:
     """The whole file as text (UTF-8, an optional BOM); unreadable or non-UTF-8 files raise `DatasetCheckError`
     naming the file and line."""
     try:
@@ -67,7 +67,7 @@ def _read_text(path: Path) -> str:
 
 def _annotation_lines(path: Path):
     """(line number, stripped text) of the non-empty lines; CRLF endings and a UTF-8 BOM are tolerated."""
-    for number, line in enumerate(io.StringIO(_read_text(path), newline=""), start=1):
+    for number, line in enumerate(io.StringIO(read_text_file(path), newline=""), start=1):
         text = line.strip()
         if text:
             yield number, text
@@ -90,9 +90,11 @@ def inside_root(listed: str, clip_id: str, source: str, problems: list[ClipProbl
     return relative
 
 
-def read_clip_list(path: str | os.PathLike, problems: list[ClipProblem]) -> list[ClipEntry]:
-    """The common list format, one clip per line: `<frame folder> <num_frames> <label 0..6>` (paths relative to
-    the dataset root). Malformed lines and labels out of range go to `problems`."""
+def read_clip_list(
+    path: str | os.PathLike, problems: list[ClipProblem], num_labels: int = len(EMOTION_LABELS)
+) -> list[ClipEntry]:
+    """The common list format, one clip per line: `<frame folder> <num_frames> <label 0..num_labels-1>` (paths
+    relative to the dataset root). Malformed lines and labels out of range go to `problems`."""
     path = Path(path)
     entries, lines = [], 0
     for number, text in _annotation_lines(path):
@@ -112,7 +114,7 @@ def read_clip_list(path: str | os.PathLike, problems: list[ClipProblem]) -> list
             if relative_path.startswith("dataset" + os.sep)
             else relative_path
         )
-        label = _checked_label(int(parts[2]), 0, clip_id, source, problems)
+        label = _checked_label(int(parts[2]), 0, clip_id, source, problems, num_labels)
         entries.append(ClipEntry(clip_id, relative_path, label, int(parts[1]), source))
     if not lines:
         raise _no_clips(path)
@@ -136,7 +138,7 @@ def parse_dfew_split_csv(
     is how row sources name the file (default: its file name; train and test CSVs are often both `set_1.csv`)."""
     path = Path(path)
     name = name or path.name
-    rows = list(csv.reader(io.StringIO(_read_text(path), newline="")))
+    rows = list(csv.reader(io.StringIO(read_text_file(path), newline="")))
     header = [cell.strip().lower() for cell in rows[0]] if rows else []
     if header[:2] != ["video_name", "label"]:
         raise DatasetCheckError(f"{path} is not a DFEW split CSV: expected the header 'video_name,label'.")
@@ -245,16 +247,21 @@ def read_ferv39k_split_csv(path: str | os.PathLike, problems: list[ClipProblem])
 
 
 def _checked_label(
-    value: int, base: int, clip_id: str, source: str, problems: list[ClipProblem]
+    value: int,
+    base: int,
+    clip_id: str,
+    source: str,
+    problems: list[ClipProblem],
+    num_labels: int = len(EMOTION_LABELS),
 ) -> int | None:
     label = value - base
-    if 0 <= label < len(EMOTION_LABELS):
+    if 0 <= label < num_labels:
         return label
     problems.append(
         ClipProblem(
             "label out of range",
             clip_id,
-            f"label {value}, expected {base}..{base + len(EMOTION_LABELS) - 1}",
+            f"label {value}, expected {base}..{base + num_labels - 1}",
             source,
         )
     )
@@ -304,5 +311,6 @@ __all__ = [
     "parse_dfew_split_csv",
     "read_clip_list",
     "read_dfew_split_csv",
+    "read_text_file",
     "read_ferv39k_split_csv",
 ]

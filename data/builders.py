@@ -1,7 +1,9 @@
-"""DFEW and FERV39k as `datasets.DatasetDict`s (`train`, `test`), checked against the disk before anything trains.
+"""DFEW, FERV39k and MAFW as `datasets.DatasetDict`s (`train`, `test`), checked against the disk before anything
+trains.
 
-Rows hold the clip's frame folder (`path`), an id, the frame count read from disk and a `ClassLabel` in the
-package's order (Happy, Sad, Neutral, Angry, Surprise, Disgust, Fear). Pixels are decoded lazily by a
+Rows hold the clip's frame folder or video file (`path`), an id, the frame count read from disk and a
+`ClassLabel` in the dataset's label order (DFEW and FERV39k: Happy, Sad, Neutral, Angry, Surprise, Disgust, Fear;
+MAFW: its eleven classes, `MAFW_LABELS`). Pixels are decoded lazily by a
 `with_transform` that runs the video processor: random sampling + augmentation on `train`, deterministic
 sampling on `test`.
 
@@ -32,7 +34,7 @@ from .annotation_files import (
     read_ferv39k_split_csv,
 )
 from .clip_checks import check_split, resolve_problems
-from .labels import EMOTION_LABELS
+from .labels import EMOTION_LABELS, MAFW_LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +67,13 @@ class ClipTransform:
         return {"pixel_values": pixel_values, "labels": list(batch["label"])}
 
 
-def _features() -> Features:
+def _features(label_names) -> Features:
     return Features(
         {
             "path": Value("string"),
             "clip_id": Value("string"),
             "num_frames": Value("int32"),
-            "label": ClassLabel(names=list(EMOTION_LABELS)),
+            "label": ClassLabel(names=list(label_names)),
         }
     )
 
@@ -88,8 +90,10 @@ def build_dataset_dict(
     decode: bool = True,
     video_processor: DferVideoProcessor | None = None,
     fix_hint: str = "",
+    label_names=EMOTION_LABELS,
 ) -> DatasetDict:
-    """Check every split against the disk, report, and wrap the good rows as lazily decoded datasets."""
+    """Check every split against the disk, report, and wrap the good rows as lazily decoded datasets whose
+    `label` is a `ClassLabel` of `label_names`."""
     if on_problems not in ("raise", "skip"):
         raise ValueError(f"`on_problems` must be 'raise' or 'skip', got {on_problems!r}.")
     leaked = {str(root / folder) for folder in _clips_in_several_splits(splits, problems)}
@@ -117,7 +121,7 @@ def build_dataset_dict(
                 short,
                 video_processor.num_frames,
             )
-        dataset = Dataset.from_list(rows, features=_features(), split=split)
+        dataset = Dataset.from_list(rows, features=_features(label_names), split=split)
         if decode:
             dataset = dataset.with_transform(ClipTransform(video_processor, training=split == "train"))
         dataset_dict[split] = dataset
@@ -337,4 +341,70 @@ def load_ferv39k(
     )
 
 
-__all__ = ["ClipTransform", "DFEW_FOLDS", "build_dataset_dict", "load_dfew", "load_ferv39k"]
+def _find_list_folder(root: Path, annotations, fold: int, patterns) -> tuple[Path, Path]:
+    """(train, test) list files: from `annotations` when given, else from the first of `root/annotations`,
+    `root` that holds this fold's files."""
+    if annotations is not None:
+        return _list_files(annotations, fold, patterns)
+    for folder in (root / "annotations", root):
+        try:
+            return _list_files(folder, fold, patterns)
+        except FileNotFoundError:
+            continue
+    expected = " / ".join(name.format(fold=fold) for name in patterns[0])
+    raise FileNotFoundError(
+        f"No MAFW list files for fold {fold} in {root / 'annotations'} or {root}: pass the folder holding {expected} "
+        "(e.g. DFER-CLIP's annotation/ lists: data/faces/<id> <num_frames> <label 0..10>) with --annotations."
+    )
+
+
+MAFW_FOLDS = (1, 2, 3, 4, 5)
+
+
+def load_mafw(
+    root: str | os.PathLike,
+    fold: int = 1,
+    *,
+    annotations: str | os.PathLike | tuple | None = None,
+    on_problems: str = "raise",
+    check_frames: str = "header",
+    check_listed_counts: bool = True,
+    decode: bool = True,
+    video_processor: DferVideoProcessor | None = None,
+) -> DatasetDict:
+    """MAFW fold `fold` (1..5) of the single-label protocol as a `DatasetDict` with `train` and `test`, labelled
+    with `MAFW_LABELS` (11 classes).
+
+    Args:
+        root: the MAFW folder, in the authors' layout: face-crop frames in `data/faces/<5-digit id>/`.
+        annotations: the 5-fold list files (`data/faces/<id> <num_frames> <label 0..10>`, folders relative to
+            `root`, labels in `MAFW_LABELS` order): a (train, test) pair, or a folder holding
+            `set_<fold>_train.txt` / `set_<fold>_test.txt`. Default: `root/annotations/`, else `root`.
+        on_problems, check_frames, check_listed_counts, decode, video_processor: as in `load_dfew`.
+    """
+    if fold not in MAFW_FOLDS:
+        raise ValueError(f"MAFW has folds 1..5, got {fold}.")
+    root = Path(root)
+    problems: list[ClipProblem] = []
+    patterns = [("set_{fold}_train.txt", "set_{fold}_test.txt"), ("train_{fold}.txt", "test_{fold}.txt")]
+    train_file, test_file = _find_list_folder(root, annotations, fold, patterns)
+    splits = {
+        split: read_clip_list(path, problems, num_labels=len(MAFW_LABELS))
+        for split, path in (("train", train_file), ("test", test_file))
+    }
+    return build_dataset_dict(
+        splits,
+        root,
+        problems,
+        f"MAFW fold {fold}",
+        on_problems=on_problems,
+        check_frames=check_frames,
+        check_listed_counts=check_listed_counts,
+        decode=decode,
+        video_processor=video_processor,
+        fix_hint=f"Fix {train_file.name} / {test_file.name} or the folders under {root}.",
+        label_names=MAFW_LABELS,
+    )
+
+
+__all__ = ["ClipTransform", "DFEW_FOLDS", "MAFW_FOLDS", "build_dataset_dict", "load_dfew", "load_ferv39k", "load_mafw"]

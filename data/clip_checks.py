@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from dfer.processing.video_decoding import list_frame_files
+from dfer.processing.video_decoding import EncodedVideo, list_frame_files
 
 from .annotation_files import ClipEntry, ClipProblem, DatasetCheckError
 
@@ -62,9 +62,31 @@ def _frame_looks_readable(path: str, check_frames: str) -> bool:
     return head.startswith(_IMAGE_SIGNATURES)
 
 
+def _inspect_video_file(entry: ClipEntry, path: Path, check_frames: str):
+    """(video file, its frame count or None, problems) for a clip stored as a video file: it must open as a video
+    (FFmpeg reads the header), and unless `check_frames` is "none" its first frame must decode, so that a file
+    that only looks like a video stops the run here rather than mid-epoch."""
+    try:
+        video = EncodedVideo(path)
+    except (ValueError, OSError) as error:
+        return path, None, [ClipProblem("unreadable video", entry.clip_id, str(error), entry.source)]
+    try:
+        if check_frames != "none":
+            try:
+                video.read([0])
+            except (ValueError, OSError, RuntimeError) as error:
+                detail = f"{path}: {error}"
+                return path, None, [ClipProblem("no decodable frame", entry.clip_id, detail, entry.source)]
+        return path, video.num_frames, []
+    finally:
+        video.close()
+
+
 def _inspect_clip(entry: ClipEntry, root: Path, check_frames: str, check_listed_counts: bool):
-    """(frame folder, frames on disk or None, problems of this clip) for one entry."""
+    """(frame folder or video file, its frames or None, problems of this clip) for one entry."""
     folder = root / entry.relative_path
+    if folder.is_file():
+        return _inspect_video_file(entry, folder, check_frames)
     problem = _folder_problem(folder)
     if problem is not None:
         return folder, None, [ClipProblem(problem[0], entry.clip_id, problem[1], entry.source)]

@@ -4,4 +4,21 @@
 # (DFEW, FERV39k) is mapped into it by class name.
 EMOTION_LABELS = ("Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear")
 
-__all__ = ["EMOTION_LABELS"]
+# MAFW's eleven single-label classes in the order of the 5-fold list files most DFER code uses (DFER-CLIP's
+# `data/faces/<id> <num_frames> <label 0..10>`): the seven basic emotions in DFEW's order, then the four MAFW
+# adds. The authors' own files number the classes otherwise; those are mapped by name.
+MAFW_LABELS = (
+    "Happiness",
+    "Sadness",
+    "Neutral",
+    "Anger",
+    "Surprise",
+    "Disgust",
+    "Fear",
+    "Contempt",
+    "Anxiety",
+    "Helplessness",
+    "Disappointment",
+)
+
+__all__ = ["EMOTION_LABELS", "MAFW_LABELS"]

@@ -19,6 +19,7 @@ the frames otherwise.
 """
 
 import bisect
+import io
 import os
 import re
 import stat
@@ -298,21 +299,28 @@ class EncodedVideo:
     # decoder's thread pool costs more than it saves, and a DataLoader worker is meant to use one core.
     SINGLE_THREAD_MAX_PIXELS = 640 * 480
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, data: bytes | None = None):
+        """`path` names the file; with `data` (the file's bytes, e.g. an upload or a `videofolder` row) the video is
+        read from memory and `path` only names it in messages."""
         self.path = os.fspath(path)
+        self._data = data
         self._container = None  # kept open from here to the first read when the header states the frame count
         self._frame_times = self._keyframe_times = None
         self._indexed = False
         self.fewer_frames_than_declared = False
         self.decode_failure: str | None = None  # the error that ended `count_decodable_frames`, if any
-        try:
-            info = os.stat(self.path)
-        except OSError as error:
-            raise _cannot_open(self.path, error) from error
-        if stat.S_ISREG(info.st_mode) and info.st_size == 0:
+        if data is None:
+            try:
+                info = os.stat(self.path)
+            except OSError as error:
+                raise _cannot_open(self.path, error) from error
+            empty = stat.S_ISREG(info.st_mode) and info.st_size == 0
+        else:
+            empty = len(data) == 0
+        if empty:
             raise ValueError(f"Cannot read video {self.path}: the file is empty (0 bytes).")
         try:
-            container = av.open(self.path)
+            container = self._open()
         except av.FFmpegError as error:
             raise _cannot_open(self.path, error) from error
         try:
@@ -336,6 +344,10 @@ class EncodedVideo:
         state["_container"] = None  # an open file does not travel to another process
         return state
 
+    def _open(self):
+        """A new PyAV container over the file, or over the bytes (each read gets its own stream position)."""
+        return av.open(self.path if self._data is None else io.BytesIO(self._data))
+
     def close(self) -> None:
         """Close the file kept open since opening (reads reopen it); needed only when the object lives on."""
         if self._container is not None:
@@ -346,7 +358,7 @@ class EncodedVideo:
         """Demux once without decoding: packet count, presentation times (sorted) and keyframe times."""
         frame_times, keyframe_times, packets = [], [], 0
         try:
-            with av.open(self.path) as container:
+            with self._open() as container:
                 stream = container.streams.video[0]
                 for packet in container.demux(stream):
                     if packet.size == 0:  # the flush packet at the end
@@ -375,7 +387,7 @@ class EncodedVideo:
         self.close()
         count, failure = 0, None
         try:
-            with av.open(self.path) as container:
+            with self._open() as container:
                 stream = container.streams.video[0]
                 self._configure_threads(stream)  # as `read` does, so that both see the same frames before an error
                 for _ in container.decode(stream):
@@ -408,7 +420,7 @@ class EncodedVideo:
             self.fewer_frames_than_declared = True  # the header counts frames the file does not hold
         container, self._container = self._container, None
         try:
-            with container if container is not None else av.open(self.path) as container:
+            with container if container is not None else self._open() as container:
                 stream = container.streams.video[0]
                 self._configure_threads(stream)
                 reformatter = VideoReformatter()  # one swscale context for all the frames of this read
@@ -579,8 +591,35 @@ def to_rgb(frames: torch.Tensor) -> torch.Tensor:
     return frames[:, :3]
 
 
+# How messages name a video given as bytes or a file object without a name.
+IN_MEMORY_VIDEO_NAME = "<video bytes>"
+
+
+def _in_memory_video(source) -> "EncodedVideo | None":
+    """An `EncodedVideo` over bytes, a binary file object, or a `datasets` video row (`{"path", "bytes"}`, what
+    `load_dataset("videofolder")` gives with `decode=False`) whose bytes are set; None for anything else."""
+    if isinstance(source, dict) and ("bytes" in source or "path" in source):
+        if source.get("bytes") is not None:
+            return EncodedVideo(source.get("path") or IN_MEMORY_VIDEO_NAME, data=bytes(source["bytes"]))
+        return None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return EncodedVideo(IN_MEMORY_VIDEO_NAME, data=bytes(source))
+    if hasattr(source, "read") and callable(source.read):
+        data = source.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"{getattr(source, 'name', 'The file object')} is open in text mode; open it with 'rb'.")
+        return EncodedVideo(os.fspath(getattr(source, "name", IN_MEMORY_VIDEO_NAME)), data=bytes(data))
+    return None
+
+
 def open_video(source, channel_layout: str | None = None):
-    """A frame source for a path (video file or frame folder), a numpy array or a torch tensor."""
+    """A frame source for a path (video file or frame folder), a video file's bytes or binary file object, a
+    `datasets` video row (`{"path": ..., "bytes": ...}`), a numpy array or a torch tensor."""
+    if isinstance(source, dict) and source.get("bytes") is None and source.get("path"):
+        source = source["path"]  # a row of a video on disk: its path is the video
+    in_memory = _in_memory_video(source)
+    if in_memory is not None:
+        return in_memory
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if os.path.isdir(path):
@@ -598,8 +637,9 @@ def open_video(source, channel_layout: str | None = None):
             )
         return ArrayVideo(np.stack([np.asarray(frame) for frame in source]), channel_layout)
     raise TypeError(
-        f"Cannot read a video from {type(source).__name__}: pass a video file path, a folder of frame images, a "
-        "numpy array or torch tensor (T, H, W, C) / (T, C, H, W), or a list of frame arrays."
+        f"Cannot read a video from {type(source).__name__}: pass a video file path, a folder of frame images, the "
+        "video file's bytes or a binary file object, a datasets row {'path': ..., 'bytes': ...}, a numpy array or "
+        "torch tensor (T, H, W, C) / (T, C, H, W), or a list of frame arrays."
     )
 
 

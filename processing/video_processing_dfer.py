@@ -359,8 +359,8 @@ def _read_existing_frames(source, pick, **read_options) -> tuple[torch.Tensor, l
 
 def _as_batch(videos) -> list:
     """A single video (path, array, list of frames) becomes a batch of one; a list of videos stays a batch."""
-    if isinstance(videos, (str, os.PathLike)):
-        return [videos]
+    if isinstance(videos, (str, os.PathLike, bytes, bytearray, memoryview, dict)) or hasattr(videos, "read"):
+        return [videos]  # one path, one video file's bytes or file object, one `datasets` video row
     if isinstance(videos, (np.ndarray, torch.Tensor)):
         return list(videos) if videos.ndim == 5 else [videos]
     if isinstance(videos, (list, tuple)):

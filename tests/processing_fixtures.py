@@ -62,8 +62,8 @@ def write_video(path: Path, num_frames: int, size=(48, 64), codec="libx264", rat
 
 def annotation_file(name: str, destination: Path) -> Path:
     """Decompress a copied real annotation file (tests/fixtures/annotations/<name>.gz) into `destination`."""
-    destination.mkdir(parents=True, exist_ok=True)
     target = destination / name
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(gzip.decompress((DATA / f"{name}.gz").read_bytes()))
     return target
 

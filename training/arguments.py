@@ -17,12 +17,14 @@ from dfer.data import DFEW_FOLDS, FRAME_CHECKS
 from dfer.processing import AUGMENTATION_PRESETS, SAMPLERS
 
 from .objectives import OBJECTIVES
-from .recipes import PAPER_RECIPE_OF_MODEL, default_recipe, recipe_defaults
+from .recipes import PAPER_RECIPE_OF_MODEL, checkpoint_settings, default_recipe, recipe_defaults
 from .trainer import DferTrainingArguments
 
-DATASETS = ("dfew", "ferv39k", "sample")
+DATASETS = ("dfew", "ferv39k", "mafw", "sample", "videofolder", "manifest")
 # Datasets that come in folds (the sample copies DFEW's layout, folds included).
-FOLDED_DATASETS = ("dfew", "sample")
+FOLDED_DATASETS = ("dfew", "mafw", "sample")
+# A user's own clips: a video folder or a manifest, with the label set their class names give.
+OWN_DATASETS = ("videofolder", "manifest")
 MODEL_SELECTIONS = ("last_epoch", "validation", "best_test_epoch")
 
 def has_accelerator() -> bool:
@@ -52,10 +54,22 @@ COMMAND_DEFAULTS = {
 class ModelArguments:
     model: str = field(default="gca_resnet", metadata={"help": "gca_resnet or logo_former"})
     recipe: str | None = field(
-        default=None, metadata={"help": "named preset: ial, logo_former, sample (default: the model's paper recipe)"}
+        default=None,
+        metadata={
+            "help": "named preset: ial, logo_former, sample, finetune (default: the model's paper recipe; finetune "
+            "with --model_name_or_path)"
+        },
     )
     model_name_or_path: str | None = field(
-        default=None, metadata={"help": "start from this checkpoint instead of a fresh initialisation"}
+        default=None,
+        metadata={"help": "start from this checkpoint instead of a fresh initialisation (default recipe: finetune)"},
+    )
+    ignore_mismatched_sizes: bool = field(
+        default=False,
+        metadata={
+            "help": "with --model_name_or_path trained on other labels: start new classification heads (main and "
+            "auxiliary) for the dataset's labels; the rest of the model loads"
+        },
     )
     num_frames: int = field(default=16, metadata={"help": "frames per clip"})
     image_size: int = field(default=112, metadata={"help": "frame height and width"})
@@ -66,11 +80,22 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    dataset: str = field(default="dfew", metadata={"help": "dfew, ferv39k or sample"})
-    data_dir: str | None = field(
-        default=None, metadata={"help": "dataset root, required (for sample: where it is generated)"}
+    dataset: str = field(
+        default="dfew",
+        metadata={"help": "dfew, ferv39k, mafw, sample, videofolder (root/<label>/<clip>) or manifest (CSV / JSONL)"},
     )
-    fold: int = field(default=1, metadata={"help": "DFEW fold 1..5 (and the sample's)"})
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "dataset root, required (sample: where it is generated; manifest: the manifest file, or the "
+            "folder holding manifest.csv)"
+        },
+    )
+    fold: int = field(default=1, metadata={"help": "DFEW / MAFW fold 1..5 (and the sample's)"})
+    class_names: list[str] | None = field(
+        default=None,
+        metadata={"help": "videofolder / manifest: the class names in the model's output order (default: sorted)"},
+    )
     annotations: str | None = field(
         default=None, metadata={"help": "folder of list files (path num_frames label) instead of the authors' CSVs"}
     )
@@ -83,7 +108,12 @@ class DataArguments:
         default="last_epoch",
         metadata={"help": "last_epoch, validation (held out from train) or best_test_epoch (reference-code style)"},
     )
-    validation_fraction: float = field(default=0.1, metadata={"help": "share of train held out for validation"})
+    validation_fraction: float = field(
+        default=0.1, metadata={"help": "share of train held out for validation (when the data has no validation split)"}
+    )
+    test_fraction: float = field(
+        default=0.2, metadata={"help": "videofolder / manifest without a test split: share of the clips held out to test"}
+    )
     sample_clips_per_class: int = field(default=100, metadata={"help": "size of the generated sample dataset"})
 
 
@@ -105,24 +135,39 @@ class EvaluationArguments:
     )
 
 
-def choose_recipe(argv: list[str]) -> str:
-    """The recipe named by `--recipe`, or the default one of `--model` on `--dataset`."""
+def _probe(argv: list[str]) -> argparse.Namespace:
     probe = argparse.ArgumentParser(add_help=False)
     probe.add_argument("--recipe")
     probe.add_argument("--model", default="gca_resnet")
     probe.add_argument("--dataset", default="dfew")
+    probe.add_argument("--model_name_or_path")
     known, _ = probe.parse_known_args(argv)
-    return known.recipe or default_recipe(known.model, known.dataset)
+    return known
+
+
+def choose_recipe(argv: list[str]) -> str:
+    """The recipe named by `--recipe`; `finetune` when starting from `--model_name_or_path`; else the default one
+    of `--model` on `--dataset`."""
+    known = _probe(argv)
+    if known.recipe:
+        return known.recipe
+    if known.model_name_or_path:
+        return "finetune"
+    return default_recipe(known.model, known.dataset)
 
 
 def training_argument_parser(argv: list[str], *extra_dataclasses, **parser_options) -> HfArgumentParser:
     """The parser of (ModelArguments, DataArguments, *extra_dataclasses, DferTrainingArguments), with the chosen
-    recipe's values as defaults."""
+    recipe's values as defaults. A fine-tuning run's model, frame count and frame size default to the
+    checkpoint's (`--model_name_or_path`), so that the recipe fits the model it starts from."""
     recipe = choose_recipe(argv)
     parser = HfArgumentParser(
         (ModelArguments, DataArguments, *extra_dataclasses, DferTrainingArguments), **parser_options
     )
-    parser.set_defaults(**COMMAND_DEFAULTS, **recipe_defaults(recipe), recipe=recipe)
+    start = _probe(argv).model_name_or_path
+    base = checkpoint_settings(start) if start else {}
+    model = base.get("model") or _probe(argv).model
+    parser.set_defaults(**COMMAND_DEFAULTS, **recipe_defaults(recipe, model), **base, recipe=recipe)
     return parser
 
 
@@ -134,6 +179,12 @@ def check_data_arguments(data_args: "DataArguments") -> None:
             raise ValueError(f"--{name} {value!r} is not one of: {', '.join(map(str, allowed))}.")
 
     choose("dataset", data_args.dataset, DATASETS)
+    if data_args.class_names is not None and data_args.dataset not in OWN_DATASETS:
+        raise ValueError(
+            f"--class_names applies to videofolder and manifest data; {data_args.dataset} has its own label set."
+        )
+    if not 0 < data_args.test_fraction < 1:
+        raise ValueError(f"--test_fraction must lie between 0 and 1, got {data_args.test_fraction}.")
     if not data_args.data_dir:
         raise ValueError("--data_dir is required: the dataset's root folder (for sample: where to generate it).")
     if data_args.dataset in FOLDED_DATASETS:
@@ -261,6 +312,7 @@ __all__ = [
     "EVALUATION_SPLITS",
     "FOLDED_DATASETS",
     "MODEL_SELECTIONS",
+    "OWN_DATASETS",
     "DataArguments",
     "EvaluationArguments",
     "FoldArguments",

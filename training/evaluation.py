@@ -25,7 +25,7 @@ from .output_folder import (
     EvaluationRecord,
 )
 from .run_checks import check_data_folders
-from .run_components import load_splits, with_decoding
+from .run_components import align_labels, load_splits, with_decoding
 from .trainer import DferTrainer, DferTrainingArguments
 
 
@@ -69,12 +69,14 @@ def evaluate_checkpoint(
         training_args.bf16_full_eval = native
     # Inference only: `Trainer.predict` calls `eval()`, which keeps the fusion (only `train()` undoes it).
     dfer.modeling.fuse_batch_norm(model)
-    splits = with_decoding(load_splits(data_args, processor), processor)
+    label_names = dfer.modeling.label_names(model.config)
+    # The dataset's classes take the checkpoint's output order, by name (a user's data sorts them its own way).
+    splits = align_labels(load_splits(data_args, processor), label_names, f"--checkpoint {checkpoint}")
+    splits = with_decoding(splits, processor)
     if split not in splits:
         raise ValueError(f"No split {split!r}; available: {', '.join(splits)}.")
     training_args.remove_unused_columns = False
     trainer = DferTrainer(model=model, args=training_args)
-    label_names = dfer.modeling.label_names(model.config)
     record = evaluation_record(trainer, splits[split], label_names, data_args, objective="none", split=split)
     return replace(record, checkpoint=str(checkpoint))
 

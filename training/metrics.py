@@ -7,43 +7,42 @@ from pathlib import Path
 import numpy as np
 from transformers import EvalPrediction
 
+from dfer.metric import confusion_counts, load_metric, recall_metrics
+
 
 def confusion_matrix(predictions: Sequence[int], labels: Sequence[int], num_labels: int) -> np.ndarray:
-    """Counts with rows = true class, columns = predicted class."""
-    predictions, labels = np.asarray(predictions, dtype=int), np.asarray(labels, dtype=int)
-    if predictions.shape != labels.shape:
-        raise ValueError(f"{predictions.shape[0]} predictions for {labels.shape[0]} labels.")
-    for name, values in (("labels", labels), ("predictions", predictions)):
-        if values.size and (values.min() < 0 or values.max() >= num_labels):
-            raise ValueError(f"{name} must lie in [0, {num_labels - 1}], found {values.min()}..{values.max()}.")
-    matrix = np.zeros((num_labels, num_labels), dtype=np.int64)
-    np.add.at(matrix, (labels, predictions), 1)
-    return matrix
+    """Counts with rows = true class, columns = predicted class (`dfer.training` exports it; the counting is
+    the metric script's)."""
+    return confusion_counts(predictions, labels, num_labels)
 
 
 def classification_metrics(
     predictions: Sequence[int], labels: Sequence[int], label_names: Sequence[str]
 ) -> dict:
-    """WAR, UAR, per-class accuracy (recall) and the confusion matrix.
+    """WAR, UAR, per-class accuracy (recall) and the confusion matrix, in the `metrics.json` record's shape.
 
-    A class absent from `labels` has no recall; it is reported as None and left out of UAR (the mean is over
-    the classes present), which is what a reader of a per-class table expects.
+    The numbers are the UAR/WAR metric's (`dfer.metric`), so what a run records and what `evaluate` users
+    compute cannot drift apart. A class absent from `labels` has no recall: it is reported as None and left
+    out of UAR (the mean is over the classes present), which is what a reader of a per-class table expects.
     """
-    matrix = confusion_matrix(predictions, labels, len(label_names))
-    support = matrix.sum(axis=1)
-    correct = np.diag(matrix)
-    recalls = {
-        name: (float(correct[i] / support[i]) if support[i] else None) for i, name in enumerate(label_names)
-    }
-    present = [value for value in recalls.values() if value is not None]
-    total = int(support.sum())
+    metrics = recall_metrics(predictions, labels, len(label_names))
     return {
-        "war": float(correct.sum() / total) if total else 0.0,
-        "uar": float(np.mean(present)) if present else 0.0,
-        "per_class_accuracy": recalls,
-        "confusion_matrix": matrix.tolist(),
-        "num_clips": total,
+        "war": metrics["war"],
+        "uar": metrics["uar"],
+        "per_class_accuracy": dict(zip(label_names, metrics["per_class_recall"])),
+        "confusion_matrix": metrics["confusion_matrix"],
+        "num_clips": len(labels),
     }
+
+
+def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
+    """WAR, UAR and one `accuracy_<class>` per class with clips, as the flat scalars a Trainer logs (TensorBoard
+    shows them under `eval/`, `test/`...), from a `classification_metrics` dict."""
+    flat = {f"{prefix}war": metrics["war"], f"{prefix}uar": metrics["uar"]}
+    for name, value in metrics["per_class_accuracy"].items():
+        if value is not None:
+            flat[f"{prefix}accuracy_{name.lower()}"] = value
+    return flat
 
 
 def logits_from_predictions(predictions) -> np.ndarray:
@@ -54,16 +53,20 @@ def logits_from_predictions(predictions) -> np.ndarray:
 
 
 def make_compute_metrics(label_names: Sequence[str]) -> Callable[[EvalPrediction], dict[str, float]]:
-    """A `Trainer` `compute_metrics` that logs WAR, UAR and one accuracy per class (as flat scalars)."""
+    """A `Trainer` `compute_metrics` that logs WAR, UAR and one accuracy per class (as flat scalars).
+
+    It computes through the `evaluate` module, loaded once here rather than per evaluation (a load copies the
+    script into evaluate's modules cache); the module keeps each evaluation in memory, so evaluating writes
+    no file.
+    """
+    metric = load_metric()
+    label_names = list(label_names)
 
     def compute_metrics(evaluation: EvalPrediction) -> dict[str, float]:
         predictions = logits_from_predictions(evaluation.predictions).argmax(axis=-1)
-        metrics = classification_metrics(predictions, evaluation.label_ids, label_names)
-        flat = {"war": metrics["war"], "uar": metrics["uar"]}
-        for name, value in metrics["per_class_accuracy"].items():
-            if value is not None:
-                flat[f"accuracy_{name.lower()}"] = value
-        return flat
+        metrics = metric.compute(predictions=predictions, references=evaluation.label_ids, label_names=label_names)
+        # The metric says per_class_recall, as evaluate users expect; the record's name is per_class_accuracy.
+        return flat_metrics({**metrics, "per_class_accuracy": metrics["per_class_recall"]})
 
     return compute_metrics
 

@@ -24,14 +24,13 @@ from pathlib import Path
 
 from transformers import set_seed
 
-from dfer.data import EMOTION_LABELS
 from dfer.utils import write_text_atomically
 
 from .arguments import DataArguments, ModelArguments
 from .checkpoints import check_resume_arguments, checkpoint_step, newest_complete_checkpoint, set_aside
 from .distributed import broadcast_from_main, wait_for_everyone
 from .evaluation import evaluation_record, write_metrics
-from .metrics import make_compute_metrics
+from .metrics import flat_metrics, make_compute_metrics
 from .output_folder import (
     CONFIG_NAME,
     CONFUSION_MATRIX_NAME,
@@ -47,10 +46,13 @@ from .output_folder import (
 )
 from .run_checks import check_run_settings, checkpoint_requirements
 from .run_components import (
+    align_labels,
     build_model,
     build_processor,
+    check_labels_fit_checkpoint,
     configure_model_selection,
     load_splits,
+    starting_label_names,
     with_decoding,
 )
 from .run_lock import OutputFolderLock
@@ -139,8 +141,13 @@ def train_and_evaluate(
     with claimed_output_folder(training_args, run_args) as resume:
         set_seed(training_args.seed)
         processor = build_processor(model_args, data_args)
-        splits = with_decoding(load_splits(data_args, processor), processor)
-        label_names = list(EMOTION_LABELS)
+        splits, label_names = _labelled_splits(model_args, data_args, processor)
+        splits = with_decoding(splits, processor)
+        eval_split = selection_split
+        if eval_split is None and "validation" in splits:
+            # The data brings its own validation split: evaluate on it every epoch (TensorBoard shows WAR, UAR and
+            # per-class accuracy) without letting it choose the model.
+            training_args.eval_strategy, eval_split = "epoch", "validation"
         model = build_model(model_args, label_names)
         if training_args.objective == "ce" and getattr(model, "auxiliary_classifiers", None):
             # Plain CE leaves GCA-ResNet's auxiliary heads without gradient, which DDP must be told about.
@@ -151,7 +158,7 @@ def train_and_evaluate(
             model=model,
             args=training_args,
             train_dataset=splits["train"],
-            eval_dataset=splits[selection_split] if selection_split else None,
+            eval_dataset=splits[eval_split] if eval_split else None,
             compute_metrics=make_compute_metrics(label_names),
             # Each checkpoint carries the run's arguments: a later resume checks that it is the same run.
             extra_files={RUN_ARGS_NAME: _run_args_text(run_args)},
@@ -164,6 +171,8 @@ def train_and_evaluate(
             train_runtime_s=round(train_result.metrics.get("train_runtime", float("nan")), 1),
             train_samples_per_second=train_result.metrics.get("train_samples_per_second"),
         )
+        # The final test metrics, in every model-selection mode, beside the per-epoch ones in TensorBoard.
+        trainer.log(flat_metrics(asdict(record.metrics), prefix="test_"))
         if trainer.is_world_process_zero():
             write_outputs(trainer, processor, record, run_args, training_args)
         # No process leaves while rank 0 still writes, and none holds the DDP model when it does (see
@@ -172,6 +181,25 @@ def train_and_evaluate(
         gc.collect()
         wait_for_everyone()
     return record.to_dict()
+
+
+def _labelled_splits(model_args: ModelArguments, data_args: DataArguments, processor) -> tuple:
+    """(checked splits, label names in the model's output order). Starting from a checkpoint whose labels are the
+    dataset's in another order, the dataset takes the checkpoint's order; other labels need
+    --ignore_mismatched_sizes (checked here, before any model is built)."""
+    splits = load_splits(data_args, processor)
+    if "train" not in splits:
+        raise ValueError(
+            f"--data_dir {data_args.data_dir} has no train split (only {', '.join(splits)}): give training clips a "
+            "train/ folder or the split train, or leave the splits out to have a test split held out."
+        )
+    label_names = splits["train"].features["label"].names
+    start = starting_label_names(model_args)
+    if start is not None and set(start) == set(label_names) and start != label_names:
+        splits = align_labels(splits, start, f"--model_name_or_path {model_args.model_name_or_path}")
+        label_names = start
+    check_labels_fit_checkpoint(model_args, label_names)
+    return splits, list(label_names)
 
 
 def run_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: DferTrainingArguments) -> dict:

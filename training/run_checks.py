@@ -7,8 +7,6 @@ from pathlib import Path
 
 from transformers import PreTrainedConfig
 
-from dfer.data import EMOTION_LABELS
-
 from .arguments import DataArguments, ModelArguments, check_run_arguments
 from .checkpoints import check_model_folder, checkpoint_problem
 from .run_components import build_config
@@ -45,6 +43,12 @@ def check_data_folders(data_args: DataArguments) -> None:
     if data_args.dataset == "sample":
         if root.exists() and not root.is_dir():
             raise ValueError(f"--data_dir {root} is a file: the sample dataset is generated into a folder.")
+    elif data_args.dataset == "manifest":
+        if not root.exists():
+            raise ValueError(
+                f"--data_dir {root}: no such file (the manifest: a .csv with path,label[,split] or a .jsonl file, or "
+                "the folder holding manifest.csv)."
+            )
     elif not root.is_dir():
         raise ValueError(f"--data_dir {root}: no such folder (the {data_args.dataset} dataset's root).")
     if data_args.annotations and not Path(data_args.annotations).is_dir():
@@ -84,7 +88,7 @@ def check_run_settings(model_args: ModelArguments, data_args: DataArguments, tra
     check_output_folder(training_args.output_dir)
     if model_args.model_name_or_path:
         check_model_folder(model_args.model_name_or_path, "--model_name_or_path")
-    config = build_config(model_args, list(EMOTION_LABELS))
+    config = build_config(model_args, None)  # the labels are the data's, known once it is read
     if model_args.model_name_or_path:
         for name in ("num_frames", "image_size"):
             value = getattr(config, name, None)

@@ -1,17 +1,29 @@
 """What one run is built from: the checked dataset splits with their lazy decoding, the model configuration and
 model, the video processor, and where the model-selection rule points the Trainer."""
 
+import logging
+import math
+
+import numpy as np
 from accelerate import PartialState
 from datasets import DatasetDict
 from transformers import AutoConfig, AutoModelForVideoClassification, PreTrainedConfig, PreTrainedModel
 
 import dfer.modeling  # noqa: F401  (registers the models with the Auto classes)
-from dfer.data import ClipTransform, generate_sample_dataset, load_dfew, load_ferv39k
+from dfer.data import (
+    ClipTransform,
+    generate_sample_dataset,
+    load_dfew,
+    load_ferv39k,
+    load_mafw,
+    load_manifest,
+    load_video_folder,
+)
+from dfer.modeling import label_names as label_names_of
 from dfer.processing import DferVideoProcessor
 
 from .arguments import (
     DATASETS,
-    FOLDED_DATASETS,
     MODEL_SELECTIONS,
     DataArguments,
     ModelArguments,
@@ -19,16 +31,18 @@ from .arguments import (
 )
 from .trainer import DferTrainingArguments
 
+logger = logging.getLogger(__name__)
 
-def load_splits(data_args: DataArguments, processor: DferVideoProcessor) -> DatasetDict:
-    """Checked, undecoded rows of `train` and `test` (plus `validation` when model selection needs it)."""
+
+def _load_source(data_args: DataArguments, processor: DferVideoProcessor) -> DatasetDict:
+    """The dataset's own splits, checked, undecoded."""
     common = dict(on_problems=data_args.on_problems, check_frames=data_args.check_frames, decode=False)
     if data_args.dataset == "sample":
         # One process writes the files; the others wait for it (data-parallel runs start together).
         with PartialState().main_process_first():
             generate_sample_dataset(data_args.data_dir, clips_per_class=data_args.sample_clips_per_class)
-    if data_args.dataset in FOLDED_DATASETS:
-        splits = load_dfew(
+    if data_args.dataset in ("dfew", "sample"):
+        return load_dfew(
             data_args.data_dir,
             fold=data_args.fold,
             annotations=data_args.annotations,
@@ -36,16 +50,72 @@ def load_splits(data_args: DataArguments, processor: DferVideoProcessor) -> Data
             video_processor=processor,
             **common,
         )
-    elif data_args.dataset == "ferv39k":
-        splits = load_ferv39k(data_args.data_dir, annotations=data_args.annotations, video_processor=processor, **common)
-    else:
-        raise ValueError(f"Unknown dataset {data_args.dataset!r}; choose one of {', '.join(DATASETS)}.")
-    if data_args.model_selection == "validation":
-        carved = splits["train"].train_test_split(
-            test_size=data_args.validation_fraction, stratify_by_column="label", seed=0
+    if data_args.dataset == "mafw":
+        return load_mafw(
+            data_args.data_dir, fold=data_args.fold, annotations=data_args.annotations, video_processor=processor, **common
         )
-        splits = DatasetDict(train=carved["train"], validation=carved["test"], test=splits["test"])
-    return splits
+    if data_args.dataset == "ferv39k":
+        return load_ferv39k(data_args.data_dir, annotations=data_args.annotations, video_processor=processor, **common)
+    if data_args.dataset == "videofolder":
+        return load_video_folder(data_args.data_dir, class_names=data_args.class_names, video_processor=processor, **common)
+    if data_args.dataset == "manifest":
+        return load_manifest(data_args.data_dir, class_names=data_args.class_names, video_processor=processor, **common)
+    raise ValueError(f"Unknown dataset {data_args.dataset!r}; choose one of {', '.join(DATASETS)}.")
+
+
+def _held_out(dataset, fraction: float, what: str, flag: str, data_args: DataArguments) -> DatasetDict:
+    """`dataset` split in two, stratified by label (seed 0): `train` and `test` (the held-out `fraction`).
+    `ValueError` with the fix when the held-out part cannot have one clip of every class."""
+    counts = np.bincount(np.asarray(dataset["label"]), minlength=dataset.features["label"].num_classes)
+    present = int((counts > 0).sum())
+    held_out = math.ceil(fraction * len(dataset))
+    rare = [dataset.features["label"].names[i] for i, count in enumerate(counts) if count == 1]
+    if held_out < present or len(dataset) - held_out < present or rare:
+        detail = (
+            f"class {', '.join(rare[:3])} has a single clip, which cannot be in both parts"
+            if rare
+            else f"{fraction} of {len(dataset)} clips is {held_out}, fewer than its {present} classes"
+        )
+        raise ValueError(
+            f"--dataset {data_args.dataset} --data_dir {data_args.data_dir}: the {what} split held out of train is "
+            f"too small for its classes ({detail}). Pass a larger {flag}, add clips, or give the data its own "
+            f"{what} split (a {what}/ folder, or a split column)."
+        )
+    return dataset.train_test_split(test_size=fraction, stratify_by_column="label", seed=0)
+
+
+def load_splits(data_args: DataArguments, processor: DferVideoProcessor) -> DatasetDict:
+    """Checked, undecoded rows of `train` and `test` (plus `validation` when model selection needs it, or when
+    the data has its own). A user's data without a test split has one held out (`--test_fraction`)."""
+    splits = _load_source(data_args, processor)
+    if "test" not in splits and "train" in splits:
+        carved = _held_out(splits["train"], data_args.test_fraction, "test", "--test_fraction", data_args)
+        logger.info(
+            "%s has no test split: held out %d of its %d clips to test (--test_fraction %s, stratified, seed 0).",
+            data_args.data_dir, len(carved["test"]), len(splits["train"]), data_args.test_fraction,
+        )
+        splits = DatasetDict({**splits, "train": carved["train"], "test": carved["test"]})
+    if data_args.model_selection == "validation" and "validation" not in splits and "train" in splits:
+        carved = _held_out(splits["train"], data_args.validation_fraction, "validation", "--validation_fraction", data_args)
+        splits = DatasetDict({**splits, "train": carved["train"], "validation": carved["test"]})
+    return DatasetDict({name: splits[name] for name in ("train", "validation", "test") if name in splits})
+
+
+def align_labels(splits: DatasetDict, label_names: list[str], where: str) -> DatasetDict:
+    """`splits` relabelled into the class order `label_names` (a checkpoint's), matched by name; `ValueError`
+    naming the classes `label_names` lacks."""
+    names = next(iter(splits.values())).features["label"].names
+    if names == list(label_names):
+        return splits
+    unknown = [name for name in names if name not in label_names]
+    if unknown:
+        raise ValueError(
+            f"{where} was trained for the labels {', '.join(label_names)}; the dataset also has "
+            f"{', '.join(unknown)}."
+        )
+    # `align_labels_with_mapping` matches names case-insensitively; the names here are the exact ones.
+    mapping = {name: index for index, name in enumerate(label_names)}
+    return DatasetDict({split: dataset.align_labels_with_mapping(mapping, "label") for split, dataset in splits.items()})
 
 
 def with_decoding(splits: DatasetDict, processor: DferVideoProcessor) -> DatasetDict:
@@ -59,10 +129,12 @@ def _label_maps(label_names: list[str]) -> dict:
     return dict(id2label=dict(enumerate(label_names)), label2id={name: i for i, name in enumerate(label_names)})
 
 
-def build_config(model_args: ModelArguments, label_names: list[str]) -> PreTrainedConfig:
+def build_config(model_args: ModelArguments, label_names: list[str] | None) -> PreTrainedConfig:
     """The configuration of the model a run trains (a fresh one, or the one of --model_name_or_path), with the
-    overrides applied; `ValueError` for an override the configuration does not have or refuses."""
+    overrides applied and, when given, the labels; `ValueError` for an override the configuration does not have or
+    refuses."""
     overrides = parse_overrides(model_args.config_overrides)
+    labels = _label_maps(label_names) if label_names else {}
     try:
         if model_args.model_name_or_path:
             base = AutoConfig.from_pretrained(model_args.model_name_or_path)
@@ -74,12 +146,12 @@ def build_config(model_args: ModelArguments, label_names: list[str]) -> PreTrain
                 f"--config_overrides: {', '.join(unknown)} is not a setting of the {base.model_type} configuration."
             )
         if model_args.model_name_or_path:
-            return AutoConfig.from_pretrained(model_args.model_name_or_path, **_label_maps(label_names), **overrides)
+            return AutoConfig.from_pretrained(model_args.model_name_or_path, **labels, **overrides)
         return AutoConfig.for_model(
             model_args.model,
             num_frames=model_args.num_frames,
             image_size=model_args.image_size,
-            **_label_maps(label_names),
+            **labels,
             **overrides,
         )
     except (TypeError, ValueError, OSError) as error:
@@ -90,13 +162,65 @@ def build_config(model_args: ModelArguments, label_names: list[str]) -> PreTrain
         raise ValueError(f"the {source} configuration refuses these settings (--num_frames, --image_size{given}): {error}") from error
 
 
+def starting_label_names(model_args: ModelArguments) -> list[str] | None:
+    """The labels of the checkpoint a run starts from, in its output order (None for a fresh model)."""
+    if not model_args.model_name_or_path:
+        return None
+    return label_names_of(AutoConfig.from_pretrained(model_args.model_name_or_path))
+
+
+def check_labels_fit_checkpoint(model_args: ModelArguments, label_names: list[str]) -> None:
+    """`ValueError` with the fix when the dataset's labels are not the starting checkpoint's and
+    --ignore_mismatched_sizes was not given (new heads are then started for the dataset's labels)."""
+    start = starting_label_names(model_args)
+    if start is None or start == list(label_names) or model_args.ignore_mismatched_sizes:
+        return
+    raise ValueError(
+        f"--model_name_or_path {model_args.model_name_or_path} was trained for {len(start)} labels "
+        f"({', '.join(start)}), but the dataset has {len(label_names)} ({', '.join(label_names)}). Pass "
+        "--ignore_mismatched_sizes to start new classification heads for the dataset's labels (the rest of the model "
+        "loads), or train on data with the checkpoint's labels."
+    )
+
+
+def classification_heads(model: PreTrainedModel) -> list:
+    """The modules that map clip features to labels: the main classifier and GCA-ResNet's auxiliary ones."""
+    return [model.classifier, *getattr(model, "auxiliary_classifiers", [])]
+
+
+def reset_classification_heads(model: PreTrainedModel) -> None:
+    """Initialise every head afresh, as a new model's are: their weights meant the checkpoint's labels."""
+    for head in classification_heads(model):
+        for tensor in (*head.parameters(), *head.buffers()):
+            # transformers' init functions leave alone the tensors a checkpoint filled; these are to be replaced.
+            tensor._is_hf_initialized = False
+        for module in head.modules():
+            model._init_weights(module)
+
+
 def build_model(model_args: ModelArguments, label_names: list[str]) -> PreTrainedModel:
-    if model_args.model_name_or_path:
-        overrides = parse_overrides(model_args.config_overrides)
-        return AutoModelForVideoClassification.from_pretrained(
-            model_args.model_name_or_path, **_label_maps(label_names), **overrides
-        )
-    return AutoModelForVideoClassification.from_config(build_config(model_args, label_names))
+    """A fresh model for `label_names`, or the checkpoint of --model_name_or_path; when the checkpoint's labels
+    differ (allowed by --ignore_mismatched_sizes, see `check_labels_fit_checkpoint`), with new heads."""
+    if not model_args.model_name_or_path:
+        return AutoModelForVideoClassification.from_config(build_config(model_args, label_names))
+    overrides = parse_overrides(model_args.config_overrides)
+    if starting_label_names(model_args) == list(label_names):
+        return AutoModelForVideoClassification.from_pretrained(model_args.model_name_or_path, **overrides)
+    model = AutoModelForVideoClassification.from_pretrained(
+        model_args.model_name_or_path,
+        num_labels=len(label_names),
+        **_label_maps(label_names),
+        ignore_mismatched_sizes=True,
+        **overrides,
+    )
+    reset_classification_heads(model)
+    logger.info(
+        "Started new classification heads for the labels %s (%s had %s); the rest of the model is the checkpoint's.",
+        ", ".join(label_names),
+        model_args.model_name_or_path,
+        ", ".join(starting_label_names(model_args)),
+    )
+    return model
 
 
 def build_processor(model_args: ModelArguments, data_args: DataArguments) -> DferVideoProcessor:
@@ -126,4 +250,15 @@ def configure_model_selection(data_args: DataArguments, training_args: DferTrain
 # -- checks before any work -------------------------------------------------------------------------------------
 
 
-__all__ = ["load_splits", "with_decoding", "build_config", "build_model", "build_processor", "configure_model_selection"]
+__all__ = [
+    "align_labels",
+    "build_config",
+    "build_model",
+    "build_processor",
+    "check_labels_fit_checkpoint",
+    "configure_model_selection",
+    "load_splits",
+    "reset_classification_heads",
+    "starting_label_names",
+    "with_decoding",
+]
