@@ -1,8 +1,10 @@
 """`dfer train`: train and evaluate one model, over `dfer.training.train_and_evaluate`.
 
-Every `TrainingArguments` flag works. A recipe (--recipe ial | logo_former | sample; default: the model's paper
-recipe, or `sample` for GCA-ResNet on the sample dataset) sets every hyper-parameter; any flag given on the
-command line overrides it. Resume an interrupted run with --resume_from_checkpoint last (the newest complete
+Every `TrainingArguments` flag works. A recipe (--recipe ial | logo_former | sample | finetune; default: the
+model's paper recipe, `sample` for GCA-ResNet on the sample dataset, `finetune` from --model_name_or_path) sets
+every hyper-parameter; any flag given on the command line overrides it. Your own clips: --dataset videofolder
+(root/<label>/<clip>, optionally under train/ validation/ test/) or --dataset manifest (CSV or JSON Lines with
+path,label[,split]); the labels are the class names (sorted, or --class_names). Resume an interrupted run with --resume_from_checkpoint last (the newest complete
 checkpoint in --output_dir; incomplete ones are set aside, with a warning) or a checkpoint folder. A checkpoint
 written with another model, data, fold, objective or seed is refused unless --ignore_resume_mismatch; a new run
 in a folder that already holds checkpoints or a finished run is refused (choose another --output_dir). One run
@@ -28,8 +30,11 @@ from dfer.training.evaluation import summary_line
 from .card import leave_model_card
 from .run_errors import report_run_error
 
-EXAMPLE = """example:
+EXAMPLE = """examples:
   dfer train --dataset sample --data_dir sample_data --output_dir outputs/sample
+  dfer train --dataset videofolder --data_dir my_clips --output_dir outputs/mine
+  dfer train --model_name_or_path outputs/sample --dataset manifest --data_dir my_clips/manifest.csv \\
+      --ignore_mismatched_sizes --output_dir outputs/finetuned
   accelerate launch -m dfer.cli train --model gca_resnet --dataset dfew --data_dir DFEW --fold 1 --output_dir out/fold1"""
 
 

@@ -8,6 +8,7 @@ import csv
 import io
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,10 +92,14 @@ def inside_root(listed: str, clip_id: str, source: str, problems: list[ClipProbl
 
 
 def read_clip_list(
-    path: str | os.PathLike, problems: list[ClipProblem], num_labels: int = len(EMOTION_LABELS)
+    path: str | os.PathLike,
+    problems: list[ClipProblem],
+    num_labels: int = len(EMOTION_LABELS),
+    rebase: Callable[[str], str] | None = None,
 ) -> list[ClipEntry]:
     """The common list format, one clip per line: `<frame folder> <num_frames> <label 0..num_labels-1>` (paths
-    relative to the dataset root). Malformed lines and labels out of range go to `problems`."""
+    relative to the dataset root; `rebase` turns a listed path into one, e.g. an absolute path of the machine
+    the list was made on). Malformed lines and labels out of range go to `problems`."""
     path = Path(path)
     entries, lines = [], 0
     for number, text in _annotation_lines(path):
@@ -106,7 +111,8 @@ def read_clip_list(
                 ClipProblem("malformed line", text, "expected '<folder> <num_frames> <label>'", source)
             )
             continue
-        relative_path = inside_root(parts[0], parts[0], source, problems)
+        listed = rebase(parts[0]) if rebase else parts[0]
+        relative_path = inside_root(listed, parts[0], source, problems)
         if relative_path is None:
             continue
         clip_id = (

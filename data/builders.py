@@ -102,6 +102,8 @@ def build_dataset_dict(
         rows = check_split(entries, root, problems, check_frames, check_listed_counts, desc=f"{name} {split}")
         rows_by_split[split] = [row for row in rows if row["path"] not in leaked]
         total += len(entries)
+    # Lines refused while reading (malformed, outside the root) are clips too, though no entry was made for them.
+    total = max(total, len({problem.clip_id for problem in problems}))
     resolve_problems(problems, name, total, on_problems, fix_hint)
     empty = [split for split, rows in rows_by_split.items() if not rows]
     if empty:
@@ -359,6 +361,14 @@ def _find_list_folder(root: Path, annotations, fold: int, patterns) -> tuple[Pat
 
 
 MAFW_FOLDS = (1, 2, 3, 4, 5)
+MAFW_FACES = "data/faces/"
+
+
+def _from_mafw_faces(listed: str) -> str:
+    """A listed MAFW clip relative to the MAFW root: public lists carry the absolute path of the machine they were
+    made on (`/data/.../MAFW/data/faces/00025`), whose part from `data/faces/` on is the authors' layout."""
+    position = listed.replace("\\", "/").find(MAFW_FACES)
+    return listed[position:] if position > 0 else listed
 
 
 def load_mafw(
@@ -386,10 +396,14 @@ def load_mafw(
         raise ValueError(f"MAFW has folds 1..5, got {fold}.")
     root = Path(root)
     problems: list[ClipProblem] = []
-    patterns = [("set_{fold}_train.txt", "set_{fold}_test.txt"), ("train_{fold}.txt", "test_{fold}.txt")]
+    patterns = [
+        ("set_{fold}_train.txt", "set_{fold}_test.txt"),
+        ("MAFW_set_{fold}_train.txt", "MAFW_set_{fold}_test.txt"),  # DFER-CLIP's names
+        ("train_{fold}.txt", "test_{fold}.txt"),
+    ]
     train_file, test_file = _find_list_folder(root, annotations, fold, patterns)
     splits = {
-        split: read_clip_list(path, problems, num_labels=len(MAFW_LABELS))
+        split: read_clip_list(path, problems, num_labels=len(MAFW_LABELS), rebase=_from_mafw_faces)
         for split, path in (("train", train_file), ("test", test_file))
     }
     return build_dataset_dict(

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from dfer.processing.video_decoding import EncodedVideo, list_frame_files
 
 from .annotation_files import ClipEntry, ClipProblem, DatasetCheckError
+from .own_videos import VIDEO_FILE_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ def _inspect_clip(entry: ClipEntry, root: Path, check_frames: str, check_listed_
     folder = root / entry.relative_path
     if folder.is_file():
         return _inspect_video_file(entry, folder, check_frames)
+    if folder.suffix.lower() in VIDEO_FILE_EXTENSIONS and not folder.exists():
+        return folder, None, [ClipProblem("missing video", entry.clip_id, str(folder), entry.source)]
     problem = _folder_problem(folder)
     if problem is not None:
         return folder, None, [ClipProblem(problem[0], entry.clip_id, problem[1], entry.source)]

@@ -6,7 +6,8 @@ EMOTION_LABELS = ("Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fe
 
 # MAFW's eleven single-label classes in the order of the 5-fold list files most DFER code uses (DFER-CLIP's
 # `data/faces/<id> <num_frames> <label 0..10>`): the seven basic emotions in DFEW's order, then the four MAFW
-# adds. The authors' own files number the classes otherwise; those are mapped by name.
+# adds. The authors' own files number the classes otherwise: convert them by class name into this order (or give
+# them as a manifest, whose labels are names).
 MAFW_LABELS = (
     "Happiness",
     "Sadness",

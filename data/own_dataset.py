@@ -19,6 +19,7 @@ from .builders import build_dataset_dict
 from .own_videos import (
     SPLITS,
     LabelledClip,
+    check_distinct_ignoring_case,
     class_names_of,
     find_manifest,
     find_video_folder_clips,
@@ -53,6 +54,7 @@ def _checked_class_names(class_names, clips: list[LabelledClip], where: str) -> 
     if repeated or not names:
         problem = f"repeats {', '.join(repeated)}" if repeated else "is empty"
         raise DatasetCheckError(f"{where}: the class_names list {problem}; give each class once.")
+    check_distinct_ignoring_case(names, f"{where} (class_names)")
     return names
 
 

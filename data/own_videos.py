@@ -131,6 +131,8 @@ def _manifest_rows(path: Path) -> list[tuple[int, dict]]:
     text = read_text_file(path)
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(text.splitlines())
+        if reader.fieldnames:  # `Path, Label` is the same header as `path,label`
+            reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
         missing = [column for column in MANIFEST_COLUMNS if column not in (reader.fieldnames or [])]
         if missing:
             found = ", ".join(reader.fieldnames or []) or "nothing"
@@ -139,8 +141,18 @@ def _manifest_rows(path: Path) -> list[tuple[int, dict]]:
                 f"reads {found}). Start the file with the header line path,label (and optionally ,split)."
             )
         return [(number, row) for number, row in enumerate(reader, start=2) if any((v or "").strip() for v in row.values())]
+    if text.lstrip().startswith("["):  # a .json file holding one array of objects
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DatasetCheckError(f"{path}:{error.lineno} is not valid JSON ({error.msg}).") from error
+        lines = [(number, json.dumps(item)) for number, item in enumerate(items, start=1)]
+        where = "item"
+    else:
+        lines = list(enumerate(text.splitlines(), start=1))
+        where = ""
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in lines:
         if not line.strip():
             continue
         try:
@@ -150,12 +162,13 @@ def _manifest_rows(path: Path) -> list[tuple[int, dict]]:
                 f"{path}:{number} is not a JSON object ({error.msg}); a JSON Lines manifest holds one object per "
                 'line, e.g. {"path": "clips/0001.mp4", "label": "happy"}.'
             ) from error
+        place = f"{path} item {number}" if where else f"{path}:{number}"
         if not isinstance(row, dict):
-            raise DatasetCheckError(f"{path}:{number} is not a JSON object; write one object per line.")
+            raise DatasetCheckError(f"{place} is not a JSON object; write one object per clip.")
         missing = [column for column in MANIFEST_COLUMNS if column not in row]
         if missing:
             raise DatasetCheckError(
-                f"{path}:{number} has no {' and no '.join(repr(c) for c in missing)} key; every line needs "
+                f"{place} has no {' and no '.join(repr(c) for c in missing)} key; every clip needs "
                 '"path" and "label" (and optionally "split").'
             )
         rows.append((number, row))
@@ -210,9 +223,24 @@ def find_manifest(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_distinct_ignoring_case(names, where: str) -> None:
+    """`DatasetCheckError` when two class names differ only by case: labels are matched ignoring case (a DFEW
+    checkpoint's "Happy" is a folder's "happy"), and metric names are lower case."""
+    by_lower: dict[str, str] = {}
+    for name in names:
+        other = by_lower.setdefault(name.lower(), name)
+        if other != name:
+            raise DatasetCheckError(
+                f"{where}: the classes {other!r} and {name!r} differ only by case; give them one name (or two "
+                "different names)."
+            )
+
+
 def class_names_of(clips: list[LabelledClip]) -> list[str]:
     """The label set of `clips`, sorted (as `datasets`' videofolder orders the class folders)."""
-    return sorted({clip.label for clip in clips})
+    names = sorted({clip.label for clip in clips})
+    check_distinct_ignoring_case(names, clips[0].source if clips else "the data")
+    return names
 
 
 __all__ = [
@@ -221,6 +249,7 @@ __all__ = [
     "SPLIT_NAMES",
     "VIDEO_FILE_EXTENSIONS",
     "LabelledClip",
+    "check_distinct_ignoring_case",
     "class_names_of",
     "find_manifest",
     "find_video_folder_clips",

@@ -21,7 +21,7 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 import dfer.modeling  # noqa: F401  (registers every model with the Auto classes, for `checkpoint_facts`)
 from dfer.training.compact_loss import COMPACT_DELTA, COMPACT_LAMBDA
 from dfer.training.objectives import IAL_AUXILIARY_WEIGHTS, IAL_WEIGHT
-from dfer.training.output_folder import UNKNOWN_MODEL_SELECTION
+from dfer.training.output_folder import LOCAL_START_KEY, UNKNOWN_MODEL_SELECTION
 from dfer.utils import write_text_atomically
 
 from .card_files import (
@@ -253,6 +253,8 @@ def split_balance(output: TrainingOutput) -> dict:
 def base_model(run_args: dict) -> str | None:
     """The Hub repository a fine-tuned run started from (`model_name_or_path` when it is a Hub repo id)."""
     start = run_args.get("model_name_or_path")
+    if run_args.get(LOCAL_START_KEY):
+        return None  # a local folder, named by its last part in run_args.json
     if isinstance(start, str) and _REPO_ID.fullmatch(start) and not start.startswith((".", "-")):
         return start
     return None

@@ -17,7 +17,13 @@ from dfer.data import DFEW_FOLDS, FRAME_CHECKS
 from dfer.processing import AUGMENTATION_PRESETS, SAMPLERS
 
 from .objectives import OBJECTIVES
-from .recipes import PAPER_RECIPE_OF_MODEL, checkpoint_settings, default_recipe, recipe_defaults
+from .recipes import (
+    FINETUNE_RECIPE,
+    PAPER_RECIPE_OF_MODEL,
+    checkpoint_settings,
+    default_recipe,
+    recipe_defaults,
+)
 from .trainer import DferTrainingArguments
 
 DATASETS = ("dfew", "ferv39k", "mafw", "sample", "videofolder", "manifest")
@@ -167,7 +173,8 @@ def training_argument_parser(argv: list[str], *extra_dataclasses, **parser_optio
     start = _probe(argv).model_name_or_path
     base = checkpoint_settings(start) if start else {}
     model = base.get("model") or _probe(argv).model
-    parser.set_defaults(**COMMAND_DEFAULTS, **recipe_defaults(recipe, model), **base, recipe=recipe)
+    # What the checkpoint fixes wins over the recipe (a paper recipe names its own frames, size and sampler).
+    parser.set_defaults(**{**COMMAND_DEFAULTS, **recipe_defaults(recipe, model, base), **base, "recipe": recipe})
     return parser
 
 
@@ -260,6 +267,8 @@ def check_run_arguments(
 ) -> None:
     """Raise `ValueError` for a model, data or objective setting that cannot work, before any data is read or
     model built (these checks read nothing from disk; `run.check_run_settings` adds those that do)."""
+    if model_args.recipe == FINETUNE_RECIPE and not model_args.model_name_or_path:
+        raise ValueError("--recipe finetune adapts a trained model: give it with --model_name_or_path.")
     if model_args.model not in PAPER_RECIPE_OF_MODEL and not model_args.model_name_or_path:
         raise ValueError(f"--model {model_args.model!r} is not one of: {', '.join(PAPER_RECIPE_OF_MODEL)}.")
     if model_args.num_frames < 2 or model_args.image_size < 8:
@@ -285,7 +294,11 @@ def check_evaluation_arguments(evaluation_args: "EvaluationArguments", data_args
     check_data_arguments(data_args)
     if evaluation_args.split not in EVALUATION_SPLITS:
         raise ValueError(f"--split {evaluation_args.split!r} is not one of: {', '.join(EVALUATION_SPLITS)}.")
-    if evaluation_args.split == "validation" and data_args.model_selection != "validation":
+    if (
+        evaluation_args.split == "validation"
+        and data_args.model_selection != "validation"
+        and data_args.dataset not in OWN_DATASETS  # a user's data may bring its own validation split
+    ):
         raise ValueError(
             "--split validation is the part of train held out by --model_selection validation: pass both "
             "(with the run's --validation_fraction)."

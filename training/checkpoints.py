@@ -59,6 +59,10 @@ RESUME_ARGUMENTS = (
     "sample_clips_per_class",
     "model_selection",
     "validation_fraction",
+    "class_names",  # the order of the model's outputs
+    "test_fraction",  # which clips a user's data without a test split holds out
+    "ignore_mismatched_sizes",
+    "recipe",  # e.g. finetune's AdamW state cannot resume a paper recipe's SGD
     "objective",
     "ial_weight",
     "auxiliary_weights",

@@ -51,6 +51,8 @@ WEIGHTS_NAME = SAFE_WEIGHTS_NAME
 WEIGHTS_INDEX_NAME = SAFE_WEIGHTS_INDEX_NAME
 # The video processor's file, then the older name a processor may have been saved under.
 PROCESSOR_CONFIG_NAMES = (VIDEO_PROCESSOR_NAME, IMAGE_PROCESSOR_NAME)
+# The `run_args.json` key saying that `model_name_or_path` was a local folder (so not a Hub repository to link).
+LOCAL_START_KEY = "model_name_or_path_is_local"
 
 # Differences larger than this between a summary number and the confusion matrix are not rounding.
 _TOLERANCE = 1e-4
@@ -204,8 +206,8 @@ def check_evaluation_record(data: object) -> None:
     if data["dataset"] not in DATASETS:
         fail(f"dataset {data['dataset']!r} is not one of {', '.join(DATASETS)}.")
     fold = data.get("fold")
-    if data["dataset"] == "dfew" and fold not in (1, 2, 3, 4, 5):
-        fail(f"a DFEW run must name its fold (1 to 5), got {fold!r}.")
+    if data["dataset"] in ("dfew", "mafw") and fold not in (1, 2, 3, 4, 5):
+        fail(f"a {data['dataset'].upper()} run must name its fold (1 to 5), got {fold!r}.")
     if fold is not None and (not isinstance(fold, int) or isinstance(fold, bool) or fold < 1):
         fail(f"fold must be a positive integer or null, got {fold!r}.")
     labels = data["labels"]
@@ -267,6 +269,7 @@ def check_evaluation_record(data: object) -> None:
 
 
 __all__ = [
+    "LOCAL_START_KEY",
     "COMPLETION_NAME",
     "CONFIG_NAME",
     "CONFUSION_MATRIX_NAME",

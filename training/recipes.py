@@ -9,6 +9,8 @@ epochs and selects honestly (see `model_selection` in the train script).
 import json
 from pathlib import Path
 
+from transformers.utils import cached_file
+
 from .objectives import (
     COMPACT_CENTERS_LEARNING_RATE,
     COMPACT_DELTA,
@@ -106,8 +108,6 @@ FINETUNE_SCHEDULE = {
 }
 FINETUNE_RECIPE = "finetune"
 RECIPE_NAMES = (*RECIPES, FINETUNE_RECIPE)
-# What a fine-tuning run takes from the checkpoint rather than from a paper recipe.
-_CHECKPOINT_OWNED = ("model", "num_frames", "image_size", "sampler")
 
 
 def default_recipe(model: str, dataset: str) -> str:
@@ -119,39 +119,43 @@ def default_recipe(model: str, dataset: str) -> str:
     return PAPER_RECIPE_OF_MODEL[model]
 
 
-def recipe_defaults(name: str, model: str | None = None) -> dict:
-    """The defaults of recipe `name`; for `finetune`, those of `model`'s paper recipe with `FINETUNE_SCHEDULE`
-    and without the settings a checkpoint owns."""
+def recipe_defaults(name: str, model: str | None = None, checkpoint: dict | None = None) -> dict:
+    """The defaults of recipe `name`; for `finetune`, those of `model`'s paper recipe with `FINETUNE_SCHEDULE`,
+    less the settings `checkpoint` (what `checkpoint_settings` found) fixes."""
     if name == FINETUNE_RECIPE:
         paper = RECIPES[PAPER_RECIPE_OF_MODEL.get(model or "gca_resnet", "ial")]
-        kept = {key: value for key, value in paper.items() if key not in _CHECKPOINT_OWNED}
+        kept = {key: value for key, value in paper.items() if key not in (checkpoint or {})}
         return {**kept, **FINETUNE_SCHEDULE}
     if name not in RECIPES:
         raise ValueError(f"Unknown recipe {name!r}; choose one of {', '.join(RECIPE_NAMES)}.")
     return dict(RECIPES[name])
 
 
-def checkpoint_settings(checkpoint: str) -> dict:
-    """The run settings a local checkpoint folder fixes (model type, frame count and size, frame sampler), read
-    from its config.json and video processor config; {} for anything else (a Hub id is resolved when the model
-    loads, and a wrong value is then reported by the run's checks)."""
-    folder = Path(checkpoint).expanduser()
-    settings: dict = {}
+def _checkpoint_json(checkpoint: str, name: str) -> dict:
+    """A JSON file of a checkpoint folder or Hub repository (cached, or fetched when online); {} when there is none
+    or it cannot be read."""
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return settings
-    if not isinstance(config, dict):
-        return settings
+        path = cached_file(checkpoint, name, _raise_exceptions_for_missing_entries=False)
+        data = json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
+    except (OSError, ValueError):  # offline without a cached copy, no such repository, not JSON
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def checkpoint_settings(checkpoint: str) -> dict:
+    """The run settings a checkpoint fixes (model type, frame count and size, frame sampler), read from its
+    config.json and video processor config, for a local folder or a Hub repository; only those found (the run's
+    checks report a checkpoint that cannot be loaded)."""
+    settings: dict = {}
+    if not Path(checkpoint).expanduser().is_dir() and checkpoint.startswith((".", "/", "~")):
+        return settings  # a local folder that does not exist: no Hub request (the run's checks name the folder)
+    config = _checkpoint_json(checkpoint, "config.json")
     if config.get("model_type") in PAPER_RECIPE_OF_MODEL:
         settings["model"] = config["model_type"]
     for name in ("num_frames", "image_size"):
         if isinstance(config.get(name), int):
             settings[name] = config[name]
-    try:
-        processor = json.loads((folder / "video_preprocessor_config.json").read_text(encoding="utf-8"))
-        if isinstance(processor, dict) and isinstance(processor.get("sampler"), str):
-            settings["sampler"] = processor["sampler"]
-    except (OSError, ValueError):
-        pass
+    sampler = _checkpoint_json(checkpoint, "video_preprocessor_config.json").get("sampler")
+    if isinstance(sampler, str):
+        settings["sampler"] = sampler
     return settings

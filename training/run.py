@@ -34,6 +34,7 @@ from .metrics import flat_metrics, make_compute_metrics
 from .output_folder import (
     CONFIG_NAME,
     CONFUSION_MATRIX_NAME,
+    LOCAL_START_KEY,
     METRICS_NAME,
     PROCESSOR_CONFIG_NAMES,
     RUN_ARGS_NAME,
@@ -52,6 +53,7 @@ from .run_components import (
     check_labels_fit_checkpoint,
     configure_model_selection,
     load_splits,
+    same_labels,
     starting_label_names,
     with_decoding,
 )
@@ -152,7 +154,7 @@ def train_and_evaluate(
         if training_args.objective == "ce" and getattr(model, "auxiliary_classifiers", None):
             # Plain CE leaves GCA-ResNet's auxiliary heads without gradient, which DDP must be told about.
             training_args.ddp_find_unused_parameters = True
-            run_args = run_arguments(model_args, data_args, training_args)
+        run_args = run_arguments(model_args, data_args, training_args)  # with what the data and model decided
 
         trainer = DferTrainer(
             model=model,
@@ -194,8 +196,14 @@ def _labelled_splits(model_args: ModelArguments, data_args: DataArguments, proce
             "train/ folder or the split train, or leave the splits out to have a test split held out."
         )
     label_names = splits["train"].features["label"].names
+    if len(label_names) < 2:
+        raise ValueError(
+            f"--data_dir {data_args.data_dir}: the training clips hold {len(label_names)} class "
+            f"({', '.join(label_names)}); a classifier needs at least two."
+        )
     start = starting_label_names(model_args)
-    if start is not None and set(start) == set(label_names) and start != label_names:
+    lowered = sorted(name.lower() for name in label_names)
+    if start is not None and sorted(name.lower() for name in start) == lowered and not same_labels(start, label_names):
         splits = align_labels(splits, start, f"--model_name_or_path {model_args.model_name_or_path}")
         label_names = start
     check_labels_fit_checkpoint(model_args, label_names)
@@ -206,6 +214,10 @@ def run_arguments(model_args: ModelArguments, data_args: DataArguments, training
     """Every argument of the run, as `run_args.json` holds it (published with the model): folder names rather
     than this machine's paths, and no token."""
     run_args = {**asdict(model_args), **asdict(data_args), **_training_args_dict(training_args)}
+    start = model_args.model_name_or_path
+    # A model card links the model a run started from only when it is a Hub repository, never a local folder
+    # whose path happens to look like a repo id (`outputs/sample`).
+    run_args[LOCAL_START_KEY] = bool(start) and Path(start).expanduser().is_dir()
     for key in ("data_dir", "annotations", "model_name_or_path", "resume_from_checkpoint"):
         if run_args.get(key) and Path(run_args[key]).is_absolute():
             run_args[key] = Path(run_args[key]).name

@@ -2,12 +2,13 @@
 model, the video processor, and where the model-selection rule points the Trainer."""
 
 import logging
-import math
+from contextlib import contextmanager
 
 import numpy as np
 from accelerate import PartialState
 from datasets import DatasetDict
 from transformers import AutoConfig, AutoModelForVideoClassification, PreTrainedConfig, PreTrainedModel
+from transformers.utils import logging as transformers_logging
 
 import dfer.modeling  # noqa: F401  (registers the models with the Auto classes)
 from dfer.data import (
@@ -64,24 +65,33 @@ def _load_source(data_args: DataArguments, processor: DferVideoProcessor) -> Dat
 
 
 def _held_out(dataset, fraction: float, what: str, flag: str, data_args: DataArguments) -> DatasetDict:
-    """`dataset` split in two, stratified by label (seed 0): `train` and `test` (the held-out `fraction`).
-    `ValueError` with the fix when the held-out part cannot have one clip of every class."""
-    counts = np.bincount(np.asarray(dataset["label"]), minlength=dataset.features["label"].num_classes)
-    present = int((counts > 0).sum())
-    held_out = math.ceil(fraction * len(dataset))
-    rare = [dataset.features["label"].names[i] for i, count in enumerate(counts) if count == 1]
-    if held_out < present or len(dataset) - held_out < present or rare:
-        detail = (
-            f"class {', '.join(rare[:3])} has a single clip, which cannot be in both parts"
-            if rare
-            else f"{fraction} of {len(dataset)} clips is {held_out}, fewer than its {present} classes"
-        )
+    """`dataset` split in two, stratified: `train`, and `test` holding `fraction` of each class's clips (at least
+    one). Which clips are held out depends only on the class names and paths (each class's paths sorted, shuffled
+    with seed 0), not on the label order, so evaluating later with another --class_names order finds the same test
+    clips. `ValueError` with the fix when a class cannot be in both parts."""
+    names = dataset.features["label"].names
+    rows = dataset.with_format(None)
+    by_class: dict[str, list[tuple[str, int]]] = {}
+    for index, (path, label) in enumerate(zip(rows["path"], rows["label"])):
+        by_class.setdefault(names[label], []).append((path, index))
+    held, rare = [], []
+    for name in sorted(by_class):
+        members = sorted(by_class[name])
+        count = max(1, round(fraction * len(members)))
+        if count >= len(members):
+            rare.append(f"{name} ({len(members)} clip{'s' if len(members) > 1 else ''})")
+            continue
+        order = np.random.default_rng(0).permutation(len(members))
+        held += [members[position][1] for position in order[:count]]
+    if rare:
         raise ValueError(
             f"--dataset {data_args.dataset} --data_dir {data_args.data_dir}: the {what} split held out of train is "
-            f"too small for its classes ({detail}). Pass a larger {flag}, add clips, or give the data its own "
-            f"{what} split (a {what}/ folder, or a split column)."
+            f"too small for its classes: {', '.join(rare[:3])} cannot be in both parts at {flag} {fraction}. Add "
+            f"clips, change {flag}, or give the data its own {what} split (a {what}/ folder, or a split column)."
         )
-    return dataset.train_test_split(test_size=fraction, stratify_by_column="label", seed=0)
+    held_set = set(held)
+    kept = [index for index in range(len(dataset)) if index not in held_set]
+    return DatasetDict(train=dataset.select(kept), test=dataset.select(sorted(held)))
 
 
 def load_splits(data_args: DataArguments, processor: DferVideoProcessor) -> DatasetDict:
@@ -102,18 +112,19 @@ def load_splits(data_args: DataArguments, processor: DferVideoProcessor) -> Data
 
 
 def align_labels(splits: DatasetDict, label_names: list[str], where: str) -> DatasetDict:
-    """`splits` relabelled into the class order `label_names` (a checkpoint's), matched by name; `ValueError`
+    """`splits` relabelled into the class order `label_names` (a checkpoint's), matched by name ignoring case (as
+    `datasets`' `align_labels_with_mapping` does: a DFEW checkpoint's "Happy" is a folder's "happy"); `ValueError`
     naming the classes `label_names` lacks."""
     names = next(iter(splits.values())).features["label"].names
     if names == list(label_names):
         return splits
-    unknown = [name for name in names if name not in label_names]
+    known = {name.lower() for name in label_names}
+    unknown = [name for name in names if name.lower() not in known]
     if unknown:
         raise ValueError(
             f"{where} was trained for the labels {', '.join(label_names)}; the dataset also has "
             f"{', '.join(unknown)}."
         )
-    # `align_labels_with_mapping` matches names case-insensitively; the names here are the exact ones.
     mapping = {name: index for index, name in enumerate(label_names)}
     return DatasetDict({split: dataset.align_labels_with_mapping(mapping, "label") for split, dataset in splits.items()})
 
@@ -169,11 +180,17 @@ def starting_label_names(model_args: ModelArguments) -> list[str] | None:
     return label_names_of(AutoConfig.from_pretrained(model_args.model_name_or_path))
 
 
+def same_labels(first, second) -> bool:
+    """Whether two label lists name the same classes in the same order, ignoring case (class names are matched
+    that way; a user's data cannot hold two names that differ only by case)."""
+    return [name.lower() for name in first] == [name.lower() for name in second]
+
+
 def check_labels_fit_checkpoint(model_args: ModelArguments, label_names: list[str]) -> None:
     """`ValueError` with the fix when the dataset's labels are not the starting checkpoint's and
     --ignore_mismatched_sizes was not given (new heads are then started for the dataset's labels)."""
     start = starting_label_names(model_args)
-    if start is None or start == list(label_names) or model_args.ignore_mismatched_sizes:
+    if start is None or same_labels(start, label_names) or model_args.ignore_mismatched_sizes:
         return
     raise ValueError(
         f"--model_name_or_path {model_args.model_name_or_path} was trained for {len(start)} labels "
@@ -181,6 +198,17 @@ def check_labels_fit_checkpoint(model_args: ModelArguments, label_names: list[st
         "--ignore_mismatched_sizes to start new classification heads for the dataset's labels (the rest of the model "
         "loads), or train on data with the checkpoint's labels."
     )
+
+
+@contextmanager
+def transformers_logging_at(level: int):
+    """transformers' log level set to `level` inside the block."""
+    before = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity(level)
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(before)
 
 
 def classification_heads(model: PreTrainedModel) -> list:
@@ -204,15 +232,12 @@ def build_model(model_args: ModelArguments, label_names: list[str]) -> PreTraine
     if not model_args.model_name_or_path:
         return AutoModelForVideoClassification.from_config(build_config(model_args, label_names))
     overrides = parse_overrides(model_args.config_overrides)
-    if starting_label_names(model_args) == list(label_names):
+    if same_labels(starting_label_names(model_args), label_names):
         return AutoModelForVideoClassification.from_pretrained(model_args.model_name_or_path, **overrides)
-    model = AutoModelForVideoClassification.from_pretrained(
-        model_args.model_name_or_path,
-        num_labels=len(label_names),
-        **_label_maps(label_names),
-        ignore_mismatched_sizes=True,
-        **overrides,
-    )
+    with transformers_logging_at(logging.ERROR):  # its per-tensor report of the heads: dfer says it in one line
+        model = AutoModelForVideoClassification.from_pretrained(
+            model_args.model_name_or_path, **_label_maps(label_names), ignore_mismatched_sizes=True, **overrides
+        )
     reset_classification_heads(model)
     logger.info(
         "Started new classification heads for the labels %s (%s had %s); the rest of the model is the checkpoint's.",

@@ -62,6 +62,21 @@ def test_video_folder_without_splits_is_train_and_a_test_split_is_held_out(tmp_p
     assert not set(splits["train"]["path"]) & set(splits["test"]["path"])
 
 
+def test_the_held_out_test_split_does_not_depend_on_the_label_order(tmp_path):
+    root = write_video_folder(tmp_path / "clips", {"": {"a": 6, "b": 6, "c": 6}})
+    held_out = [
+        sorted(load_splits(data_args("videofolder", root, class_names=order), small_processor())["test"]["path"])
+        for order in (None, ["c", "b", "a"], ["b", "a", "c"])
+    ]
+    assert held_out[0] == held_out[1] == held_out[2] and len(held_out[0]) == 3
+
+
+def test_class_names_that_differ_only_by_case_are_refused(tmp_path):
+    root = write_video_folder(tmp_path / "clips", {"": {"Happy": 1, "happy": 1}})
+    with pytest.raises(DatasetCheckError, match="'Happy' and 'happy' differ only by case"):
+        load_video_folder(root)
+
+
 def test_class_names_set_the_order_and_unknown_labels_name_their_row(tmp_path):
     root = write_video_folder(tmp_path / "clips", {"train": {"a": 1, "b": 1}, "test": {"a": 1, "b": 1}})
     dataset = load_video_folder(root, class_names=["b", "a"], decode=False)
@@ -118,6 +133,14 @@ def test_csv_and_jsonl_manifests(tmp_path):
     assert list(dataset) == ["train"] and labels_of(dataset["train"]) == ["happy", "sad"]
 
 
+def test_manifest_header_case_and_json_arrays(tmp_path):
+    root = write_video_folder(tmp_path / "clips", {"": {"a": 1, "b": 1}})
+    (root / "m.csv").write_text("Path, Label\na/c0,a\nb/c0,b\n")
+    assert labels_of(load_manifest(root / "m.csv", decode=False)["train"]) == ["a", "b"]
+    (root / "m.json").write_text(json.dumps([{"path": "a/c0", "label": "a"}, {"path": "b/c0", "label": "b"}]))
+    assert labels_of(load_manifest(root / "m.json", decode=False)["train"]) == ["a", "b"]
+
+
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
@@ -126,6 +149,8 @@ def test_csv_and_jsonl_manifests(tmp_path):
         ("m.csv", "path,label\na.mp4,\n", r"m.csv:2 has an empty label"),
         ("m.jsonl", '{"path": "a.mp4"}\n', r"m.jsonl:1 has no 'label' key"),
         ("m.jsonl", "path,label\n", r"m.jsonl:1 is not a JSON object"),
+        ("m.csv", "path,label\nx/c0,a\n", "missing folder"),
+        ("m.csv", "path,label\nx.mp4,a\n", r"missing video: 1, e.g.\n    x.mp4"),
         ("m.txt", "path,label\n", "a manifest is a .csv"),
         ("m.csv", "path,label,split\na.mp4,x,train\nb.mp4,y,\n", "some rows name a split"),
     ],
@@ -144,10 +169,11 @@ def test_missing_clip_in_a_manifest_is_a_problem_naming_its_line(tmp_path):
 
 
 def test_too_small_validation_split_is_one_clear_message(tmp_path):
-    root = write_video_folder(tmp_path / "clips", {"train": {"a": 3, "b": 3, "c": 3}, "test": {"a": 1, "b": 1, "c": 1}})
+    root = write_video_folder(tmp_path / "clips", {"train": {"a": 3, "b": 3, "c": 1}, "test": {"a": 1, "b": 1, "c": 1}})
     arguments = data_args("videofolder", root, model_selection="validation", validation_fraction=0.1)
-    with pytest.raises(ValueError, match=r"validation split held out of train is too small.*--validation_fraction"):
+    with pytest.raises(ValueError, match=r"validation split held out of train is too small.*c \(1 clip\)"):
         load_splits(arguments, small_processor())
+    write_video_folder(root, {"train": {"c": 3}})
     arguments.validation_fraction = 0.333
     splits = load_splits(arguments, small_processor())
     assert Counter(labels_of(splits["validation"])) == {"a": 1, "b": 1, "c": 1}
@@ -167,6 +193,8 @@ def test_align_labels_maps_by_name_into_a_checkpoints_order(tmp_path):
     assert labels_of(aligned["train"]) == ["a", "b"]
     with pytest.raises(ValueError, match="trained for the labels a; the dataset also has b"):
         align_labels(splits, ["a"], "--checkpoint ckpt")
+    # Names match ignoring case: a DFEW-style checkpoint's "A" is the folder "a".
+    assert labels_of(align_labels(splits, ["B", "A"], "--checkpoint ckpt")["train"]) == ["A", "B"]
 
 
 def test_mafw_lists_are_read_with_eleven_classes(tmp_path):
@@ -194,6 +222,18 @@ def test_mafw_tree_in_the_authors_layout_loads_as_a_fold(tmp_path):
     assert dataset["test"][0]["pixel_values"].shape == (4, 3, 16, 16)
     with pytest.raises(FileNotFoundError, match="No MAFW list files for fold 3"):
         load_mafw(root, fold=3)
+
+
+def test_mafw_lists_with_dfer_clip_names_and_absolute_paths(tmp_path):
+    """DFER-CLIP's own files: `MAFW_set_<k>_<split>.txt`, paths of the machine they were made on."""
+    root = write_mafw_tree(tmp_path / "MAFW", folds=(1,))
+    for split in ("train", "test"):
+        listed = (root / "annotations" / f"set_1_{split}.txt").read_text().splitlines()
+        moved = [f"/data/someone/datasets/MAFW/{line}" for line in listed]
+        (root / "annotations" / f"MAFW_set_1_{split}.txt").write_text("\n".join(moved))
+        (root / "annotations" / f"set_1_{split}.txt").unlink()
+    dataset = load_mafw(root, fold=1, decode=False)
+    assert len(dataset["train"]) == 22 and dataset["train"][0]["path"].startswith(str(root / "data" / "faces"))
 
 
 def test_processor_reads_videofolder_rows_bytes_and_file_objects(tmp_path):

@@ -118,7 +118,7 @@ def test_the_metrics_check_is_the_schema_check(training_output, tmp_path):
     with pytest.raises(PublishError) as error:
         read_training_output(folder)
     assert str(error.value) == f"{folder / 'metrics.json'}: {schema_error.value}"
-    assert "dataset 'affectnet' is not one of dfew, ferv39k, sample" in str(error.value)
+    assert "dataset 'affectnet' is not one of dfew, ferv39k, mafw, sample, videofolder, manifest" in str(error.value)
 
 
 # --- Nothing leaves the folder it belongs to -------------------------------------------------------------------

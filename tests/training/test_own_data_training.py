@@ -72,6 +72,27 @@ def test_finetune_recipe_is_the_default_from_a_checkpoint_and_takes_its_frames(t
     assert training_argument_parser(overridden).parse_args_into_dataclasses(overridden)[2].learning_rate == 0.02
 
 
+def test_a_paper_recipe_from_a_checkpoint_keeps_the_checkpoints_frames(three_class_run, tmp_path):
+    argv = ["--model_name_or_path", str(three_class_run), "--recipe", "ial", *own_data_argv(tmp_path, tmp_path / "o")]
+    model_args, _, training_args = training_argument_parser(argv).parse_args_into_dataclasses(argv)
+    assert (model_args.recipe, model_args.num_frames, model_args.image_size) == ("ial", 4, 32)
+    assert training_args.optim == "sgd" and training_args.learning_rate == 1e-3
+
+
+def test_resuming_with_other_class_names_or_test_fraction_is_refused():
+    from dfer.training.checkpoints import run_argument_differences
+
+    saved = {"class_names": ["a", "b"], "test_fraction": 0.2, "recipe": "finetune", "dataset": "videofolder"}
+    current = {**saved, "class_names": ["b", "a"], "test_fraction": 0.3, "recipe": "sample"}
+    assert {line.split()[0] for line in run_argument_differences(saved, current)} == {"class_names", "test_fraction", "recipe"}
+
+
+def test_a_single_class_is_refused_before_training(tmp_path, capsys):
+    data = write_clips(tmp_path / "clips", ("only",))
+    assert train.main(own_data_argv(data, tmp_path / "out", *fresh_model_argv(), "--recipe", "sample")) == 2
+    assert "a classifier needs at least two" in capsys.readouterr().err
+
+
 def test_other_labels_need_ignore_mismatched_sizes_before_any_training(three_class_run, tmp_path, capsys):
     data = write_clips(tmp_path / "clips", ("negative", "positive"))
     argv = ["--model_name_or_path", str(three_class_run), *own_data_argv(data, tmp_path / "out")]
@@ -113,6 +134,8 @@ def test_same_labels_in_another_order_keep_the_checkpoints_heads_and_order(three
     assert run_args["model_name_or_path"] == three_class_run.name and run_args["recipe"] == "finetune"
     card = (output / "README.md").read_text()
     assert three_class_run.name in card  # the card names the model it started from
+    assert "base_model:" not in card  # a local folder, not a Hub repository to link
+    assert run_args["model_name_or_path_is_local"] is True
 
 
 def tensorboard_scalars(output: Path) -> set[str]:
