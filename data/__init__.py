@@ -12,6 +12,7 @@ from .annotation_files import (
 )
 from .builders import DFEW_FOLDS, MAFW_FOLDS, ClipTransform, load_dfew, load_ferv39k, load_mafw
 from .clip_checks import FRAME_CHECKS, check_split, format_problems
+from .clip_preparation import PrepareReport, prepare_clips
 from .labels import EMOTION_LABELS, MAFW_LABELS
 from .own_dataset import load_manifest, load_video_folder
 from .sample_dataset import generate_sample_dataset
@@ -25,6 +26,7 @@ __all__ = [
     "ClipEntry",
     "ClipProblem",
     "ClipTransform",
+    "PrepareReport",
     "DatasetCheckError",
     "check_split",
     "format_problems",
@@ -34,6 +36,7 @@ __all__ = [
     "load_mafw",
     "load_manifest",
     "load_video_folder",
+    "prepare_clips",
     "read_clip_list",
     "read_dfew_split_csv",
     "read_ferv39k_split_csv",
