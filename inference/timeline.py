@@ -42,9 +42,11 @@ from dfer.processing.frame_sampling import sample_frame_indices
 from dfer.processing.video_decoding import (
     EncodedVideo,
     FrameFolderVideo,
+    convert_upright,
     open_video,
     read_image_file,
     shrunk_size,
+    upright_size,
 )
 
 # Sampled frames are kept with their shorter side shrunk to this (never enlarged) until they are cropped.
@@ -118,13 +120,13 @@ class _AvFrame:
 
     def __init__(self, frame):
         self.frame = frame
-        self.height, self.width = frame.height, frame.width
+        self.height, self.width = upright_size(frame)  # as displayed: a phone's portrait video stands up
 
     def gray(self, height: int, width: int) -> np.ndarray:
-        return self.frame.to_ndarray(format="gray", width=width, height=height, interpolation="AREA")
+        return convert_upright(self.frame, height, width, "gray", "AREA")
 
     def rgb(self, height: int, width: int) -> np.ndarray:
-        return self.frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
+        return convert_upright(self.frame, height, width, "rgb24", "BILINEAR")
 
 
 class _ImageFrame:

@@ -79,6 +79,34 @@ def shrunk_size(height: int, width: int, min_size: tuple[int, int] | None) -> tu
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def quarter_turns(frame) -> int:
+    """Counter-clockwise quarter turns (0..3) that show a decoded frame upright. Phones store portrait video as
+    landscape frames with a display rotation (a display matrix; PyAV's `frame.rotation`, counter-clockwise
+    degrees), which every player applies; so must whatever shows the frames to a model or a face detector."""
+    return round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+
+
+def upright_size(frame) -> tuple[int, int]:
+    """(height, width) of a decoded frame as it is displayed, its rotation applied."""
+    return (frame.width, frame.height) if quarter_turns(frame) % 2 else (frame.height, frame.width)
+
+
+def convert_upright(frame, height: int, width: int, format: str, interpolation: str, reformatter=None) -> np.ndarray:
+    """A decoded frame as an array of `format` ("rgb24", "gray"), upright and (`height`, `width`) as displayed:
+    swscale scales the stored frame to the turned size while converting, then the quarter turns are applied."""
+    turns = quarter_turns(frame)
+    stored = (width, height) if turns % 2 else (height, width)
+    if reformatter is None:
+        image = frame.to_ndarray(format=format, width=stored[1], height=stored[0], interpolation=interpolation)
+    else:
+        try:
+            image = reformatter.reformat(frame, stored[1], stored[0], format, interpolation=interpolation, threads=1)
+        except TypeError:  # PyAV < 14 has no `threads` argument
+            image = reformatter.reformat(frame, stored[1], stored[0], format, interpolation=interpolation)
+        image = image.to_ndarray()
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
 def _target_size(
     height: int, width: int, output_size: tuple[int, int] | None, min_size: tuple[int, int] | None
 ) -> tuple[int, int]:
@@ -502,16 +530,10 @@ class EncodedVideo:
     def _convert(frame, output_size, min_size, reformatter=None) -> np.ndarray:
         """RGB uint8 (H, W, 3) of a decoded frame, scaled by swscale while converting (bilinear, area-aware when
         shrinking): full-resolution RGB frames are never materialised."""
-        height, width = _target_size(frame.height, frame.width, output_size, min_size)
-        if reformatter is None:
-            return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
+        height, width = _target_size(*upright_size(frame), output_size, min_size)
         # A reformatter reused across frames keeps its swscale context; one swscale thread, since a fresh thread
         # pool per small frame costs more than the conversion (`frame.to_ndarray(width=...)` does both).
-        try:
-            image = reformatter.reformat(frame, width, height, "rgb24", interpolation="BILINEAR", threads=1)
-        except TypeError:  # PyAV < 14 has no `threads` argument
-            image = reformatter.reformat(frame, width, height, "rgb24", interpolation="BILINEAR")
-        return image.to_ndarray()
+        return convert_upright(frame, height, width, "rgb24", "BILINEAR", reformatter)
 
     def _read_sequentially(self, container, stream, wanted, convert) -> dict[int, np.ndarray]:
         """Decode from the first frame, keeping (converted) only the wanted ones; frame i is the i-th output."""
@@ -651,8 +673,11 @@ __all__ = [
     "FrameFolderVideo",
     "list_frame_files",
     "natural_sort_key",
+    "convert_upright",
     "open_video",
+    "quarter_turns",
     "read_image_file",
     "shrunk_size",
     "to_rgb",
+    "upright_size",
 ]

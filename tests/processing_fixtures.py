@@ -7,6 +7,7 @@ import encodings.utf_8_sig  # noqa: F401  (used inside `unprivileged` blocks, wh
 import gzip
 import os
 import shutil
+import struct
 import tempfile
 from pathlib import Path
 
@@ -153,3 +154,18 @@ def hide_pillow(monkeypatch) -> None:
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_pillow)
+
+
+def set_display_rotation(path: Path, clockwise_degrees: int) -> Path:
+    """Give an mp4 a display matrix rotating its frames `clockwise_degrees` (90, 180, 270) when shown, as phones
+    tag portrait video (`tkhd` box; ffprobe then reports a rotation of -`clockwise_degrees`)."""
+    cos, sin = {90: (0, 1), 180: (-1, 0), 270: (0, -1)}[clockwise_degrees]
+    one = 1 << 16
+    matrix = (cos * one, sin * one, 0, -sin * one, cos * one, 0, 0, 0, 1 << 30)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"tkhd") + 4
+    start = at + 4 + (32 if data[at] == 1 else 20) + 16  # version/flags, times and ids, reserved, layer...volume
+    data[start : start + 36] = struct.pack(">9i", *matrix)
+    path.write_bytes(bytes(data))
+    return path
+

@@ -3,8 +3,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from processing_fixtures import decoded_index, hide_pillow, write_frame_folder, write_video
+from processing_fixtures import (
+    decoded_index,
+    hide_pillow,
+    set_display_rotation,
+    write_frame_folder,
+    write_video,
+)
 
+from dfer.data.face_samples import encode_video
+from dfer.inference.timeline import FrameStream
 from dfer.processing import video_decoding
 from dfer.processing.video_decoding import EncodedVideo, list_frame_files, natural_sort_key, open_video
 
@@ -129,3 +137,26 @@ def test_list_of_frames_and_tensors_are_videos():
     assert open_video(torch.zeros(4, 3, 6, 7)).read([1, 1]).shape == (2, 3, 6, 7)
     with pytest.raises(TypeError, match="Cannot read a video"):
         open_video(42)
+
+
+@pytest.mark.parametrize("clockwise", [90, 180, 270])
+def test_a_rotated_video_is_read_upright_by_the_processor_and_predicts_frame_stream(tmp_path, clockwise):
+    """Phones store portrait video as landscape frames plus a display rotation: frames must reach the model (and
+    the face detector) as every player shows them."""
+    from dfer.processing import DferVideoProcessor
+
+    upright = np.zeros((64, 48, 3), np.uint8)
+    upright[:16, :, 0] = 255  # a red band along the top of the picture as shown
+    stored = np.ascontiguousarray(np.rot90(upright, clockwise // 90))  # what the camera wrote
+    path = tmp_path / "phone.mp4"
+    encode_video(path, [stored] * 4, fps=25, codec="libx264", options={"qp": "0"})
+    set_display_rotation(path, clockwise)
+
+    frames = open_video(path).read([0, 3])  # (T, 3, H, W), at the size shown
+    assert frames.shape == (2, 3, 64, 48)
+    assert frames[0, 0, :12].float().mean() > 200 and frames[0, 0, -40:].float().mean() < 30
+    clip = DferVideoProcessor(num_frames=2, size=32, do_augment=False)(str(path))["pixel_values"][0]
+    assert clip[0, 0, :6].mean() > clip[0, 0, -16:].mean() + 0.5
+    ((_, frame),) = FrameStream(path).frames([0])
+    assert (frame.height, frame.width) == (64, 48)
+    assert frame.rgb(32, 24)[:6, :, 0].mean() > 200 and frame.gray(64, 48).shape == (64, 48)
