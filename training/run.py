@@ -206,7 +206,7 @@ def _labelled_splits(model_args: ModelArguments, data_args: DataArguments, proce
     if start is not None and sorted(name.lower() for name in start) == lowered and not same_labels(start, label_names):
         splits = align_labels(splits, start, f"--model_name_or_path {model_args.model_name_or_path}")
         label_names = start
-    check_labels_fit_checkpoint(model_args, label_names)
+    check_labels_fit_checkpoint(model_args, label_names, start)
     return splits, list(label_names)
 
 

@@ -186,10 +186,12 @@ def same_labels(first, second) -> bool:
     return [name.lower() for name in first] == [name.lower() for name in second]
 
 
-def check_labels_fit_checkpoint(model_args: ModelArguments, label_names: list[str]) -> None:
+def check_labels_fit_checkpoint(
+    model_args: ModelArguments, label_names: list[str], start: list[str] | None
+) -> None:
     """`ValueError` with the fix when the dataset's labels are not the starting checkpoint's and
-    --ignore_mismatched_sizes was not given (new heads are then started for the dataset's labels)."""
-    start = starting_label_names(model_args)
+    --ignore_mismatched_sizes was not given (new heads are then started for the dataset's labels). `start`: the
+    checkpoint's labels (`starting_label_names`), None for a fresh model."""
     if start is None or same_labels(start, label_names) or model_args.ignore_mismatched_sizes:
         return
     raise ValueError(
@@ -232,7 +234,8 @@ def build_model(model_args: ModelArguments, label_names: list[str]) -> PreTraine
     if not model_args.model_name_or_path:
         return AutoModelForVideoClassification.from_config(build_config(model_args, label_names))
     overrides = parse_overrides(model_args.config_overrides)
-    if same_labels(starting_label_names(model_args), label_names):
+    start = starting_label_names(model_args)
+    if same_labels(start, label_names):
         return AutoModelForVideoClassification.from_pretrained(model_args.model_name_or_path, **overrides)
     with transformers_logging_at(logging.ERROR):  # its per-tensor report of the heads: dfer says it in one line
         model = AutoModelForVideoClassification.from_pretrained(
@@ -243,7 +246,7 @@ def build_model(model_args: ModelArguments, label_names: list[str]) -> PreTraine
         "Started new classification heads for the labels %s (%s had %s); the rest of the model is the checkpoint's.",
         ", ".join(label_names),
         model_args.model_name_or_path,
-        ", ".join(starting_label_names(model_args)),
+        ", ".join(start),
     )
     return model
 
